@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * countersign command line: dispatches to one module per command. Each command module exports
+ * `run(args, io)` returning the process exit code; nothing below here calls process.exit.
+ */
+import { CountersignError, exitCodeFor, toCountersignError } from '../errors.ts';
+import type { CliIO } from './io.ts';
+import { processIO } from './io.ts';
+
+type CommandModule = { run: (args: string[], io: CliIO) => Promise<number> };
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  verify: { summary: 'verify an image against keys, certificates or policies', load: () => import('./verify.ts') },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)}${c.summary}`);
+  return `usage: countersign <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === 'version') {
+    io.stdout(`countersign ${io.version}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    io.stderr(`countersign: unknown command "${name}" [USAGE]\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = await command.load();
+    return await mod.run(rest, io);
+  } catch (e: unknown) {
+    const err = toCountersignError(e);
+    io.stderr(`countersign ${name}: ${err.message} [${err.code}]\n`);
+    return err instanceof CountersignError ? exitCodeFor(err.code) : 4;
+  }
+}
+
+if (import.meta.main) {
+  const io = processIO();
+  process.exitCode = await main(process.argv.slice(2), io);
+}
