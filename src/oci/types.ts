@@ -45,3 +45,60 @@ export interface ImageSource {
   /** The OCI 1.1 referrers index for a digest; null when the source does not support the API. */
   getReferrers(digest: Digest): Promise<FetchedManifest | null>;
 }
+
+/** Media types this product reads (OCI image-spec v1.1 and Docker image manifest v2 schema 2). */
+export const MEDIA_TYPES = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+} as const;
+
+/** Schema 1 media types: signed with a key nobody verifies, no content digest worth trusting. */
+export const SCHEMA1_MEDIA_TYPES: readonly string[] = [
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+];
+
+/** Target platform of an index entry (image-spec `image-index.md`). */
+export interface Platform {
+  readonly architecture: string;
+  readonly os: string;
+  readonly variant?: string;
+  readonly osVersion?: string;
+  readonly osFeatures?: readonly string[];
+}
+
+/** A content descriptor (image-spec `descriptor.md`), validated: sha256 digest, non-negative size. */
+export interface Descriptor {
+  readonly mediaType: string;
+  readonly digest: Digest;
+  readonly size: number;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly artifactType?: string;
+  readonly platform?: Platform;
+  readonly urls?: readonly string[];
+}
+
+/** An image manifest: OCI image manifest or Docker v2 schema 2. */
+export interface ImageManifest {
+  readonly kind: 'manifest';
+  readonly mediaType: string;
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+  readonly subject?: Descriptor;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** An index: OCI image index or Docker manifest list. */
+export interface ImageIndex {
+  readonly kind: 'index';
+  readonly mediaType: string;
+  readonly manifests: readonly Descriptor[];
+  readonly subject?: Descriptor;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+export type Manifest = ImageManifest | ImageIndex;
