@@ -123,8 +123,7 @@ export function httpStatusFor(code: ErrorCode): number {
       return 400;
     case 'unavailable':
       return 503;
-    case 'auth':
-      return 403;
+    // 'auth' codes are all answered above.
     case 'unreachable':
     case 'denied':
       return 200;

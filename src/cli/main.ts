@@ -10,7 +10,20 @@ import { processIO } from './io.ts';
 type CommandModule = { run: (args: string[], io: CliIO) => Promise<number> };
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  verify: { summary: 'verify an image against keys, certificates or policies', load: () => import('./verify.ts') },
+  verify: {
+    summary: 'verify an image against keys, certificates or policies',
+    load: () => import('./verify.ts'),
+  },
+  'verify-bundle': {
+    summary: 'verify a Sigstore bundle (conformance protocol)',
+    load: () => import('./verify-bundle.ts'),
+  },
+  'trust-root': {
+    summary: 'create, import and inspect Sigstore trust roots',
+    load: () => import('./trust-root.ts'),
+  },
+  policy: { summary: 'lint signer policies', load: () => import('./policy.ts') },
+  audit: { summary: 'verify and inspect the audit trail', load: () => import('./audit.ts') },
 };
 
 function usage(): string {

@@ -4,6 +4,7 @@
  * candidate against one signer's trust material; policy evaluation (pure) counts identities.
  */
 import type { KeyObject } from 'node:crypto';
+import type { TrustMaterial } from '@sigstore/verify';
 import type { ErrorCode } from '../errors.ts';
 import type { Digest } from '../oci/types.ts';
 
@@ -94,16 +95,16 @@ export interface KeySignerTrust {
   readonly key: PublicKeyMaterial;
   /** Require a Rekor SET verified against `trustedRoot`. */
   readonly requireTlog: boolean;
-  /** Trust root whose Rekor keys check SETs (required when requireTlog). Opaque here; see src/trust. */
-  readonly trustedRoot?: unknown;
+  /** Trust root whose Rekor keys check SETs (required when requireTlog). */
+  readonly trustedRoot?: TrustAnchors;
   /** key=value pairs the payload's `optional` section must carry. */
   readonly annotations: Readonly<Record<string, string>>;
 }
 
 export interface CertificateSignerTrust {
   readonly kind: 'certificate';
-  /** Trust root the certificate must chain to (Fulcio-style or CA-only). Opaque here; see src/trust. */
-  readonly trustedRoot: unknown;
+  /** Trust root the certificate must chain to (Fulcio-style or CA-only). */
+  readonly trustedRoot: TrustAnchors;
   readonly identity: IdentityMatcher;
   readonly requireTlog: boolean;
   readonly annotations: Readonly<Record<string, string>>;
@@ -120,4 +121,18 @@ export interface VerificationSubject {
   readonly digest: Digest;
   /** Normalised repository (`registry/repository`), for docker-reference matching when asked. */
   readonly repository?: string;
+}
+
+/**
+ * Verification-ready trust material of one trust root (built by src/trust from a trusted_root.json,
+ * or from PEM files). `caOnly`: certificate authorities and nothing else (corporate PKI): certificates
+ * are then checked at the current time, since no log or timestamp authority can vouch for a past one.
+ */
+export interface TrustAnchors {
+  readonly name: string;
+  readonly material: TrustMaterial;
+  readonly hasTlogs: boolean;
+  readonly hasCtlogs: boolean;
+  readonly hasTimestampAuthorities: boolean;
+  readonly caOnly: boolean;
 }
