@@ -41,11 +41,19 @@ function invalid(text: string, what: string): CountersignError {
 /** Parses a registry reference or an `oci:` layout reference; throws INVALID_REFERENCE. */
 export function parseReference(text: string): ImageReference {
   if (text.length === 0) throw invalid(text, 'empty');
-  if ([...text].some((c) => c.trim() === '' || c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+  if (/\s/.test(text) || hasControlCharacter(text)) {
     throw invalid(text, 'contains whitespace or control characters');
   }
   if (text.startsWith(LAYOUT_PREFIX)) return parseLayoutReference(text);
   return parseRegistryReference(text);
+}
+
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 function parseLayoutReference(text: string): LayoutReference {

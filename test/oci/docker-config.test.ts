@@ -31,7 +31,9 @@ describe('normaliseAuthKey', () => {
     ['registry-1.docker.io', 'index.docker.io'],
   ];
   for (const [key, host] of cases) {
-    it(`maps ${key} to ${host}`, () => assert.equal(normaliseAuthKey(key), host));
+    it(`maps ${key} to ${host}`, () => {
+      assert.equal(normaliseAuthKey(key), host);
+    });
   }
 });
 
@@ -82,14 +84,24 @@ describe('parseDockerConfig', () => {
   });
 
   describe('when the file is malformed', () => {
-    it('refuses invalid JSON', () => assertConfigInvalid('{'));
-    it('refuses a non-object', () => assertConfigInvalid('[]'));
-    it('refuses auths that is not an object', () => assertConfigInvalid('{"auths":[]}'));
-    it('refuses an entry that is not an object', () => assertConfigInvalid('{"auths":{"r":"x"}}'));
-    it('refuses auth that is not base64', () =>
-      assertConfigInvalid('{"auths":{"r":{"auth":"not base64!"}}}'));
-    it('refuses auth without a colon', () =>
-      assertConfigInvalid(JSON.stringify({ auths: { r: { auth: b64('nocolon') } } })));
+    it('refuses invalid JSON', () => {
+      assertConfigInvalid('{');
+    });
+    it('refuses a non-object', () => {
+      assertConfigInvalid('[]');
+    });
+    it('refuses auths that is not an object', () => {
+      assertConfigInvalid('{"auths":[]}');
+    });
+    it('refuses an entry that is not an object', () => {
+      assertConfigInvalid('{"auths":{"r":"x"}}');
+    });
+    it('refuses auth that is not base64', () => {
+      assertConfigInvalid('{"auths":{"r":{"auth":"not base64!"}}}');
+    });
+    it('refuses auth without a colon', () => {
+      assertConfigInvalid(JSON.stringify({ auths: { r: { auth: b64('nocolon') } } }));
+    });
   });
 });
 

@@ -105,7 +105,6 @@ describe('parseManifest', () => {
         }),
       );
       assert.equal(m.kind, 'manifest');
-      assert.ok(m.kind === 'manifest');
       assert.equal(m.layers.length, 1);
       assert.equal(m.config.digest, D1);
     });
@@ -249,8 +248,9 @@ describe('parseManifest', () => {
       ],
     ];
     for (const [what, doc, why] of cases) {
-      it(`refuses ${what} as MANIFEST_INVALID`, () =>
-        assertCode(() => parseManifest(enc(doc)), 'MANIFEST_INVALID', why));
+      it(`refuses ${what} as MANIFEST_INVALID`, () => {
+        assertCode(() => parseManifest(enc(doc)), 'MANIFEST_INVALID', why);
+      });
     }
 
     it('refuses invalid UTF-8', () => {

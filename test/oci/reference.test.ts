@@ -75,7 +75,6 @@ describe('parseReference', () => {
       it(`reads ${text}`, () => {
         const ref = parseReference(text);
         assert.equal(ref.kind, 'registry');
-        assert.ok(ref.kind === 'registry');
         assert.equal(ref.registry, registry);
         assert.equal(ref.repository, repository);
         assert.equal(ref.tag, tag);
@@ -103,12 +102,21 @@ describe('parseReference', () => {
       });
     });
 
-    it('refuses upper-case hex', () =>
-      assertInvalid(`reg.example/app@sha256:${HEX.toUpperCase()}`, /digest/));
-    it('refuses short hex', () => assertInvalid(`reg.example/app@sha256:${HEX.slice(1)}`, /digest/));
-    it('refuses other algorithms', () => assertInvalid(`reg.example/app@sha512:${HEX}${HEX}`, /digest/));
-    it('refuses an empty digest', () => assertInvalid('reg.example/app@', /digest/));
-    it('refuses two digests', () => assertInvalid(`reg.example/app@${DIGEST}@${DIGEST}`, /digest/));
+    it('refuses upper-case hex', () => {
+      assertInvalid(`reg.example/app@sha256:${HEX.toUpperCase()}`, /digest/);
+    });
+    it('refuses short hex', () => {
+      assertInvalid(`reg.example/app@sha256:${HEX.slice(1)}`, /digest/);
+    });
+    it('refuses other algorithms', () => {
+      assertInvalid(`reg.example/app@sha512:${HEX}${HEX}`, /digest/);
+    });
+    it('refuses an empty digest', () => {
+      assertInvalid('reg.example/app@', /digest/);
+    });
+    it('refuses two digests', () => {
+      assertInvalid(`reg.example/app@${DIGEST}@${DIGEST}`, /digest/);
+    });
   });
 
   describe('when the text is malformed', () => {
@@ -145,7 +153,9 @@ describe('parseReference', () => {
       ['💥', /component/],
     ];
     for (const [text, why] of garbage) {
-      it(`refuses ${JSON.stringify(text).slice(0, 60)}`, () => assertInvalid(text, why));
+      it(`refuses ${JSON.stringify(text).slice(0, 60)}`, () => {
+        assertInvalid(text, why);
+      });
     }
 
     it('names the input in the message', () => {
@@ -206,9 +216,15 @@ describe('parseReference', () => {
       assert.deepEqual(parseReference('oci::latest'), { kind: 'layout', path: ':latest' });
     });
 
-    it('refuses an empty directory', () => assertInvalid('oci:', /directory/));
-    it('refuses an empty directory before a digest', () => assertInvalid(`oci:@${DIGEST}`, /directory/));
-    it('refuses a malformed digest', () => assertInvalid('oci:/data/layout@sha256:abc', /digest/));
+    it('refuses an empty directory', () => {
+      assertInvalid('oci:', /directory/);
+    });
+    it('refuses an empty directory before a digest', () => {
+      assertInvalid(`oci:@${DIGEST}`, /directory/);
+    });
+    it('refuses a malformed digest', () => {
+      assertInvalid('oci:/data/layout@sha256:abc', /digest/);
+    });
   });
 });
 
@@ -268,7 +284,7 @@ describe('pinnedReference', () => {
 
   it('refuses a malformed digest', () => {
     assert.throws(
-      () => pinnedReference(parseReference('alpine'), 'sha256:abc' as Digest),
+      () => pinnedReference(parseReference('alpine'), 'sha256:abc'),
       (e: unknown) => e instanceof CountersignError && e.code === 'INVALID_REFERENCE',
     );
   });
