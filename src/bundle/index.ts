@@ -1,0 +1,14 @@
+/** Sigstore bundle verification: artifact binding, trust root checks, identity matching. */
+export type { BundleArtifact, VerifyBundleOptions } from './verify-bundle.ts';
+export { verifyBundle } from './verify-bundle.ts';
+export type { CertificateIdentity, IdentityMatch } from './identity.ts';
+export {
+  anchoredRegExp,
+  certificateIdentity,
+  escapeRegExp,
+  exactRegExp,
+  matchIdentity,
+  toSigstorePolicy,
+} from './identity.ts';
+export type { DigestVerification } from './digest-signature.ts';
+export { verifySha256DigestSignature } from './digest-signature.ts';
