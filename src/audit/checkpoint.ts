@@ -61,7 +61,10 @@ function hasForbiddenControl(text: string): boolean {
 
 function assertKeyName(name: string): void {
   if (!isValidKeyName(name)) {
-    throw new CountersignError('KEY_INVALID', `note key name ${JSON.stringify(name)} is empty or has a space or '+'`);
+    throw new CountersignError(
+      'KEY_INVALID',
+      `note key name ${JSON.stringify(name)} is empty or has a space or '+'`,
+    );
   }
 }
 
@@ -69,7 +72,10 @@ function assertKeyName(name: string): void {
 export function rawEd25519PublicKey(key: KeyObject): Uint8Array {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
   if (publicKey.asymmetricKeyType !== 'ed25519') {
-    throw new CountersignError('KEY_INVALID', `expected an Ed25519 key, got ${String(publicKey.asymmetricKeyType)}`);
+    throw new CountersignError(
+      'KEY_INVALID',
+      `expected an Ed25519 key, got ${String(publicKey.asymmetricKeyType)}`,
+    );
   }
   const jwk = publicKey.export({ format: 'jwk' });
   if (typeof jwk.x !== 'string') throw new CountersignError('KEY_INVALID', 'Ed25519 key has no public part');
@@ -141,7 +147,8 @@ function decodeBase64Strict(text: string): Uint8Array | undefined {
 }
 
 function checkNoteText(text: string): void {
-  if (!text.endsWith('\n')) throw new CountersignError('SIGNATURE_ENCODING_INVALID', 'note text must end in a newline');
+  if (!text.endsWith('\n'))
+    throw new CountersignError('SIGNATURE_ENCODING_INVALID', 'note text must end in a newline');
   if (hasForbiddenControl(text)) {
     throw new CountersignError('SIGNATURE_ENCODING_INVALID', 'note text holds a control character');
   }
@@ -171,17 +178,24 @@ export function parseNote(note: string): { text: string; signatures: NoteSignatu
   // The text is separated from the signatures by the last blank line (signed-note §Format).
   const split = note.lastIndexOf('\n\n');
   if (split < 0 || !note.endsWith('\n')) {
-    throw new CountersignError('SIGNATURE_ENCODING_INVALID', 'signed note has no blank line before its signatures');
+    throw new CountersignError(
+      'SIGNATURE_ENCODING_INVALID',
+      'signed note has no blank line before its signatures',
+    );
   }
   const text = note.slice(0, split + 1);
   const lines = note.slice(split + 2, -1).split('\n');
-  if (lines.length > MAX_SIGNATURES) throw new CountersignError('SIGNATURE_ENCODING_INVALID', 'too many signatures');
+  if (lines.length > MAX_SIGNATURES)
+    throw new CountersignError('SIGNATURE_ENCODING_INVALID', 'too many signatures');
   const signatures = lines.map((line) => {
     const match = /^\u2014 (\S+) (\S+)$/u.exec(line);
     const name = match?.[1];
     const blob = match?.[2] === undefined ? undefined : decodeBase64Strict(match[2]);
     if (name === undefined || blob === undefined || blob.length < 5 || !isValidKeyName(name)) {
-      throw new CountersignError('SIGNATURE_ENCODING_INVALID', `malformed signature line ${JSON.stringify(line)}`);
+      throw new CountersignError(
+        'SIGNATURE_ENCODING_INVALID',
+        `malformed signature line ${JSON.stringify(line)}`,
+      );
     }
     return { name, keyId: blob.subarray(0, 4), signature: blob.subarray(4) };
   });
@@ -218,25 +232,30 @@ export function formatCheckpoint(checkpoint: Checkpoint): string {
   if (!Number.isSafeInteger(checkpoint.size) || checkpoint.size < 0) {
     throw new CountersignError('USAGE', 'checkpoint size must be a non-negative integer');
   }
-  if (checkpoint.root.length !== HASH_SIZE) throw new CountersignError('USAGE', 'checkpoint root must be 32 bytes');
+  if (checkpoint.root.length !== HASH_SIZE)
+    throw new CountersignError('USAGE', 'checkpoint root must be 32 bytes');
   for (const ext of checkpoint.extensions) {
     if (ext.length === 0 || ext.includes('\n')) {
       throw new CountersignError('USAGE', 'checkpoint extension lines must be non-empty single lines');
     }
   }
   const root = Buffer.from(checkpoint.root).toString('base64');
-  return [checkpoint.origin, String(checkpoint.size), root, ...checkpoint.extensions].map((l) => `${l}\n`).join('');
+  return [checkpoint.origin, String(checkpoint.size), root, ...checkpoint.extensions]
+    .map((l) => `${l}\n`)
+    .join('');
 }
 
 /** Parses a checkpoint body (the note text, not the signed note). */
 export function parseCheckpoint(text: string): Checkpoint {
-  const bad = (why: string): CountersignError => new CountersignError('PAYLOAD_INVALID', `checkpoint: ${why}`);
+  const bad = (why: string): CountersignError =>
+    new CountersignError('PAYLOAD_INVALID', `checkpoint: ${why}`);
   if (!text.endsWith('\n')) throw bad('text must end in a newline');
   const lines = text.slice(0, -1).split('\n');
   const [origin, sizeText, rootText, ...extensions] = lines;
   if (origin === undefined || origin.length === 0) throw bad('origin line is empty');
   // No leading zeros, except the empty tree's "0" (tlog-checkpoint §Note text, item 2).
-  if (sizeText === undefined || !/^(0|[1-9][0-9]*)$/.test(sizeText)) throw bad('size is not a decimal number');
+  if (sizeText === undefined || !/^(0|[1-9][0-9]*)$/.test(sizeText))
+    throw bad('size is not a decimal number');
   const size = Number(sizeText);
   if (!Number.isSafeInteger(size)) throw bad('size is too large');
   const root = rootText === undefined ? undefined : decodeBase64Strict(rootText);

@@ -54,7 +54,8 @@ function half(n: number): number {
 }
 
 function checkSize(name: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`${name} must be a non-negative integer, got ${n}`);
 }
 
 /** One level of the table: hashes packed in one growable byte array (32 bytes each). */
@@ -177,7 +178,8 @@ export class MerkleTree {
   consistencyProof(size1: number, size2: number = this.size): Uint8Array[] {
     checkSize('size1', size1);
     checkSize('size2', size2);
-    if (size2 > this.size) throw new RangeError(`tree has ${this.size} leaves, asked for a proof to ${size2}`);
+    if (size2 > this.size)
+      throw new RangeError(`tree has ${this.size} leaves, asked for a proof to ${size2}`);
     if (size1 > size2) throw new RangeError(`size1 ${size1} is larger than size2 ${size2}`);
     const proof: Uint8Array[] = [];
     // The proof from the empty tree, or to the same size, is empty (RFC 9162 §2.1.4).

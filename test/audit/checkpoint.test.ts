@@ -21,8 +21,11 @@ import type { ErrorCode } from '../../src/errors.ts';
 // signer key  PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz
 // verifier    PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW
 const GO_SEED = Buffer.from('AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz', 'base64').subarray(1);
-const GO_PUBLIC = new Uint8Array(Buffer.from('ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW', 'base64').subarray(1));
-const GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+const GO_PUBLIC = new Uint8Array(
+  Buffer.from('ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW', 'base64').subarray(1),
+);
+const GO_TEXT =
+  "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
 const GO_NOTE =
   GO_TEXT +
   '\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n';
@@ -65,7 +68,10 @@ describe('checkpoint', () => {
     const verifier = ed25519NoteVerifier('PeterNeumann', GO_PUBLIC);
 
     it('rejects a changed text with SIGNATURE_INVALID', () => {
-      assertCode(() => openNote(GO_NOTE.replace('cryptography', 'cryptographY'), [verifier]), 'SIGNATURE_INVALID');
+      assertCode(
+        () => openNote(GO_NOTE.replace('cryptography', 'cryptographY'), [verifier]),
+        'SIGNATURE_INVALID',
+      );
     });
 
     it('rejects a note signed only by unknown keys with SIGNATURE_INVALID', () => {
@@ -93,7 +99,10 @@ describe('checkpoint', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const origin = 'countersign.hospital.example/audit';
     const root = new Uint8Array(32).fill(7);
-    const note = signCheckpoint({ origin, size: 42, root, extensions: [] }, ed25519NoteSigner(origin, privateKey));
+    const note = signCheckpoint(
+      { origin, size: 42, root, extensions: [] },
+      ed25519NoteSigner(origin, privateKey),
+    );
 
     it('has the tlog-checkpoint layout', () => {
       const lines = note.split('\n');
@@ -113,7 +122,10 @@ describe('checkpoint', () => {
 
     it('rejects a checkpoint signed by another key with SIGNATURE_INVALID', () => {
       const forger = generateKeyPairSync('ed25519').privateKey;
-      const forged = signCheckpoint({ origin, size: 43, root, extensions: [] }, ed25519NoteSigner(origin, forger));
+      const forged = signCheckpoint(
+        { origin, size: 43, root, extensions: [] },
+        ed25519NoteSigner(origin, forger),
+      );
       assertCode(() => openCheckpoint(forged, publicKey), 'SIGNATURE_INVALID');
     });
 
@@ -122,7 +134,10 @@ describe('checkpoint', () => {
     });
 
     it('rejects a checkpoint from another origin with SIGNATURE_INVALID', () => {
-      assertCode(() => openCheckpoint(note, publicKey, { origin: 'elsewhere.example/log' }), 'SIGNATURE_INVALID');
+      assertCode(
+        () => openCheckpoint(note, publicKey, { origin: 'elsewhere.example/log' }),
+        'SIGNATURE_INVALID',
+      );
     });
 
     it('keeps extension lines', () => {

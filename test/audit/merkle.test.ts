@@ -17,9 +17,16 @@ const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 // RFC 6962 reference vectors, as used by transparency-dev/merkle proof/verify_test.go and
 // certificate-transparency-go: eight leaves, the roots of the trees of size 1..8, and known proofs.
-const LEAVES = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(
-  hex,
-);
+const LEAVES = [
+  '',
+  '00',
+  '10',
+  '2021',
+  '3031',
+  '40414243',
+  '5051525354555657',
+  '606162636465666768696a6b6c6d6e6f',
+].map(hex);
 const ROOTS = [
   '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
   'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
@@ -139,7 +146,11 @@ describe('merkle', () => {
   describe('when generating inclusion proofs', () => {
     it('reproduces the reference proofs', () => {
       for (const v of INCLUSION) {
-        assert.deepEqual(vectorTree.inclusionProof(v.leaf - 1, v.size).map(toHex), v.proof, `${v.leaf}@${v.size}`);
+        assert.deepEqual(
+          vectorTree.inclusionProof(v.leaf - 1, v.size).map(toHex),
+          v.proof,
+          `${v.leaf}@${v.size}`,
+        );
       }
     });
 
@@ -185,7 +196,11 @@ describe('merkle', () => {
   describe('when generating consistency proofs', () => {
     it('reproduces the reference proofs', () => {
       for (const v of CONSISTENCY) {
-        assert.deepEqual(vectorTree.consistencyProof(v.size1, v.size2).map(toHex), v.proof, `${v.size1}->${v.size2}`);
+        assert.deepEqual(
+          vectorTree.consistencyProof(v.size1, v.size2).map(toHex),
+          v.proof,
+          `${v.size1}->${v.size2}`,
+        );
       }
     });
   });
@@ -252,7 +267,11 @@ describe('merkle', () => {
     it('verifies every inclusion proof of every leaf at every size', () => {
       for (let n = 1; n <= 64; n++) {
         for (let i = 0; i < n; i++) {
-          assert.equal(verifyInclusion(i, n, leafHashes[i]!, tree.inclusionProof(i, n), roots[n]!), true, `${i}@${n}`);
+          assert.equal(
+            verifyInclusion(i, n, leafHashes[i]!, tree.inclusionProof(i, n), roots[n]!),
+            true,
+            `${i}@${n}`,
+          );
         }
       }
     });
@@ -263,8 +282,16 @@ describe('merkle', () => {
           const proof = tree.consistencyProof(m, n);
           assert.equal(verifyConsistency(m, n, proof, roots[m]!, roots[n]!), true, `${m}->${n}`);
           if (m < n) {
-            assert.equal(verifyConsistency(m, n, proof, roots[m - 1]!, roots[n]!), false, `${m}->${n} bad root1`);
-            assert.equal(verifyConsistency(m, n, proof, roots[m]!, roots[n - 1]!), false, `${m}->${n} bad root2`);
+            assert.equal(
+              verifyConsistency(m, n, proof, roots[m - 1]!, roots[n]!),
+              false,
+              `${m}->${n} bad root1`,
+            );
+            assert.equal(
+              verifyConsistency(m, n, proof, roots[m]!, roots[n - 1]!),
+              false,
+              `${m}->${n} bad root2`,
+            );
           }
         }
       }
