@@ -162,11 +162,17 @@ function headerValue(headers: Answer['headers'], name: string): string | undefin
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** Drops a body we will not read; undici reports that as an error nobody needs to hear. */
+function abandon(answer: Answer): void {
+  answer.body.on('error', () => undefined);
+  answer.body.destroy();
+}
+
 /** Reads a body, refusing it as soon as it passes the limit (Content-Length is only a hint). */
 async function readLimited(answer: Answer, limit: number, what: string): Promise<Uint8Array> {
   const declared = headerValue(answer.headers, 'content-length');
   if (declared !== undefined && Number(declared) > limit) {
-    answer.body.destroy();
+    abandon(answer);
     throw new CountersignError(
       'SIZE_LIMIT_EXCEEDED',
       `${what} is ${declared} bytes, more than the limit of ${limit}`,
@@ -177,7 +183,7 @@ async function readLimited(answer: Answer, limit: number, what: string): Promise
   for await (const chunk of answer.body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > limit) {
-      answer.body.destroy();
+      abandon(answer);
       throw new CountersignError('SIZE_LIMIT_EXCEEDED', `${what} is larger than the limit of ${limit} bytes`);
     }
     chunks.push(chunk);
