@@ -90,7 +90,13 @@ class Reader {
     return entries;
   }
 
+  /** The value of a scalar; undefined (reported) otherwise. An absent node was reported as missing by the caller. */
   scalar(node: unknown, field: string): unknown {
+    if (node === undefined) return undefined;
+    if (node === null) {
+      this.problem(undefined, field, 'has no value');
+      return undefined;
+    }
     if (isAlias(node)) {
       this.problem(node, field, 'aliases are not allowed');
       return undefined;
@@ -229,8 +235,8 @@ export function lintPolicy(file: string, bytes: Uint8Array, resolver: PolicyReso
   }
   const counter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false });
-  if (!Array.isArray(docs)) return fail('file holds no policy');
-  if (docs.length !== 1) {
+  if (!Array.isArray(docs) || docs.length === 0) return fail('file holds no policy');
+  if (docs.length > 1) {
     const second = docs[1]?.contents?.range[0];
     return fail(
       'one policy per file (found several YAML documents)',
@@ -253,7 +259,7 @@ export function lintPolicy(file: string, bytes: Uint8Array, resolver: PolicyReso
   const draft = readPolicy(r, doc.contents, file);
   const problems = [...r.problems];
   if (draft !== undefined && r.problems.length === 0) {
-    problems.push(...policyProblems(draft, resolver, (field) => r.lines.get(field)));
+    problems.push(...policyProblems(draft, resolver, (field) => nearestLine(r.lines, field)));
   }
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   if (problems.length > 0 || draft === undefined) return { problems };
@@ -265,6 +271,16 @@ export function parsePolicy(file: string, bytes: Uint8Array, resolver: PolicyRes
   const { policy, problems } = lintPolicy(file, bytes, resolver);
   if (policy === undefined) throw invalid(problems);
   return policy;
+}
+
+/** The line of a field, else of its closest written parent (a defaulted `tlog` is on its signer's). */
+function nearestLine(lines: ReadonlyMap<string, number>, field: string): number | undefined {
+  for (let f = field; f !== ''; f = f.replace(/(\.[^.[\]]*|\[\d+\])$/u, '')) {
+    const line = lines.get(f);
+    if (line !== undefined) return line;
+    if (!/(\.[^.[\]]*|\[\d+\])$/u.test(f)) break;
+  }
+  return undefined;
 }
 
 export function invalid(problems: readonly PolicyProblem[]): CountersignError {

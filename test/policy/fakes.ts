@@ -42,7 +42,13 @@ export function certSig(id: string, subject: string, issuer: string): LegacyCosi
 
 /** A signature that fails every check with SIGNATURE_INVALID. */
 export function badSig(id: string): LegacyCosignSignature {
-  return { format: 'cosign-legacy', id, payload: new Uint8Array(), signature: new Uint8Array(), annotations: {} };
+  return {
+    format: 'cosign-legacy',
+    id,
+    payload: new Uint8Array(),
+    signature: new Uint8Array(),
+    annotations: {},
+  };
 }
 
 export function keyTrust(fingerprint: string): KeySignerTrust {
@@ -54,10 +60,19 @@ export function keyTrust(fingerprint: string): KeySignerTrust {
   };
 }
 
-const anchors = { name: 'test', hasTlogs: true, hasCtlogs: true, hasTimestampAuthorities: false, caOnly: false };
+const anchors = {
+  name: 'test',
+  hasTlogs: true,
+  hasCtlogs: true,
+  hasTimestampAuthorities: false,
+  caOnly: false,
+};
 
 /** Certificate trust with an exact subject or a (test-anchored) subject regexp. */
-export function certTrust(identity: { subject?: string; subjectRegExp?: string }, issuer: string): CertificateSignerTrust {
+export function certTrust(
+  identity: { subject?: string; subjectRegExp?: string },
+  issuer: string,
+): CertificateSignerTrust {
   return {
     kind: 'certificate',
     trustedRoot: anchors as unknown as TrustAnchors,
@@ -69,7 +84,8 @@ export function certTrust(identity: { subject?: string; subjectRegExp?: string }
 
 /** The fake verifier: a key candidate verifies against the key with its fingerprint, etc. */
 export const fakeCheck: CheckSignature = (candidate, trust): SignatureCheck => {
-  if (candidate.format !== 'cosign-legacy') return { ok: false, code: 'BUNDLE_INVALID', detail: 'not in tests' };
+  if (candidate.format !== 'cosign-legacy')
+    return { ok: false, code: 'BUNDLE_INVALID', detail: 'not in tests' };
   const a = candidate.annotations;
   switch (trust.kind) {
     case 'key': {
@@ -86,7 +102,9 @@ export const fakeCheck: CheckSignature = (candidate, trust): SignatureCheck => {
         return { ok: false, code: 'CERTIFICATE_INVALID', detail: 'no certificate' };
       const m = trust.identity;
       const subjectOk =
-        m.subject !== undefined ? m.subject === subject : new RegExp(`^(?:${m.subjectRegExp ?? ''})$`, 'u').test(subject);
+        m.subject !== undefined
+          ? m.subject === subject
+          : new RegExp(`^(?:${m.subjectRegExp ?? ''})$`, 'u').test(subject);
       if (!subjectOk) return { ok: false, code: 'IDENTITY_MISMATCH', detail: `subject ${subject}` };
       if (m.issuer !== issuer) return { ok: false, code: 'ISSUER_MISMATCH', detail: `issuer ${issuer}` };
       return {

@@ -49,7 +49,8 @@ describe('matchersMayOverlap', () => {
       const alphabet = ['a', 'b', '@', '.'];
       const strings: string[] = [''];
       for (let len = 1; len <= 5; len++) {
-        for (const s of strings.filter((x) => x.length === len - 1)) for (const c of alphabet) strings.push(s + c);
+        for (const s of strings.filter((x) => x.length === len - 1))
+          for (const c of alphabet) strings.push(s + c);
       }
       let seed = 7;
       const rand = (n: number): number => {
@@ -84,8 +85,19 @@ describe('matchersMayOverlap', () => {
 
 describe('signersOverlap', () => {
   const none = (): undefined => undefined;
-  const key = (name: string, file: string): PolicySigner => ({ kind: 'key', name, key: file, tlog: 'optional', annotations: {} });
-  const keyless = (name: string, root: string, identity: StringMatcher, issuer: StringMatcher): PolicySigner => ({
+  const key = (name: string, file: string): PolicySigner => ({
+    kind: 'key',
+    name,
+    key: file,
+    tlog: 'optional',
+    annotations: {},
+  });
+  const keyless = (
+    name: string,
+    root: string,
+    identity: StringMatcher,
+    issuer: StringMatcher,
+  ): PolicySigner => ({
     kind: 'keyless',
     name,
     trustRoot: root,
