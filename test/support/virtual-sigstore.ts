@@ -385,7 +385,7 @@ export async function createCertificateAuthority(
 }
 
 export async function generateKeyPair(): Promise<KeyPair> {
-  const webKeys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify']));
+  const webKeys = await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify']);
   const privateKey = KeyObject.from(webKeys.privateKey);
   const publicKey = createPublicKey(privateKey);
   return { privateKey, publicKey, webKeys, spki: publicKey.export({ format: 'der', type: 'spki' }) };
