@@ -30,7 +30,7 @@ const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
  * encoding/base64 (cosign, containers/image) does: RSA signatures are written wrapped at 76 columns.
  */
 export function decodeBase64Strict(input: string, what: string): Uint8Array {
-  const text = input.replace(/\r?\n/g, '');
+  const text = input.replace(/[\r\n]/g, '');
   if (text.length === 0 || text.length % 4 !== 0 || !BASE64_RE.test(text)) {
     throw new CountersignError('SIGNATURE_ENCODING_INVALID', `${what}: not valid base64`);
   }
