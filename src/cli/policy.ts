@@ -68,6 +68,9 @@ function runSync(args: string[], io: CliIO): number {
   const files = readPolicyFiles(dir, dirArg);
   const resolver = directoryResolver(config);
   const { policies, problems } = lintPolicySet(files, resolver.resolver);
+  // Surface unreadable key files even where no overlap check needed their fingerprint.
+  for (const p of policies)
+    for (const s of p.signers) if (s.kind === 'key') resolver.resolver.keyFingerprint?.(s.key);
   const all: PolicyProblem[] = [...problems, ...resolver.notes()];
   if (files.length === 0) all.push({ file: dirArg, field: '', message: 'no policy files (*.yaml, *.yml)' });
   if (all.length > 0) {

@@ -36,16 +36,19 @@ type Token = { readonly literal: string } | { readonly other: true };
 /** The literal characters every match of `source` starts and ends with (see the rule above). */
 export function literalEnds(source: string): LiteralEnds {
   const tokens: Token[] = [];
-  let i = 0;
-  let body = source;
+  let trimmed = source;
   // The verifier anchors anyway; user-written anchors at the very ends change nothing.
-  if (body.startsWith('^')) body = body.slice(1);
-  if (body.endsWith('$') && !body.endsWith('\\$')) body = body.slice(0, -1);
+  if (trimmed.startsWith('^')) trimmed = trimmed.slice(1);
+  if (trimmed.endsWith('$') && !trimmed.endsWith('\\$')) trimmed = trimmed.slice(0, -1);
+  // Code points, not UTF-16 units: with the `u` flag a quantifier applies to a whole code point.
+  const body = Array.from(trimmed);
+  const at = (k: number): string => body[k] ?? '';
+  let i = 0;
   while (i < body.length) {
-    const c = body.charAt(i);
+    const c = at(i);
     if (c === '|') return NOTHING_KNOWN;
     if (c === '\\') {
-      const e = body.charAt(i + 1);
+      const e = at(i + 1);
       if (e === '') return NOTHING_KNOWN;
       if (/[0-9xucpPk]/u.test(e)) return NOTHING_KNOWN;
       tokens.push(/[A-Za-z]/u.test(e) ? { other: true } : { literal: e });
@@ -53,8 +56,8 @@ export function literalEnds(source: string): LiteralEnds {
     } else if (c === '[') {
       // Skip the class up to its closing `]`, honouring escapes; a class is never a literal.
       let j = i + 1;
-      if (body.charAt(j) === '^') j++;
-      while (j < body.length && body.charAt(j) !== ']') j += body.charAt(j) === '\\' ? 2 : 1;
+      if (at(j) === '^') j++;
+      while (j < body.length && at(j) !== ']') j += at(j) === '\\' ? 2 : 1;
       if (j >= body.length) return NOTHING_KNOWN;
       tokens.push({ other: true });
       i = j + 1;

@@ -71,6 +71,13 @@ describe('countersign policy lint', () => {
       'name: typo\nimages: ["reg/**"]\nsigners:\n  - { name: a, key: security.pub }\nthreshhold: 1\n',
     );
     mkdirSync(path.join(root, 'empty'));
+    mkdirSync(path.join(root, 'broken', 'keys'), { recursive: true });
+    mkdirSync(path.join(root, 'broken', 'policies'));
+    writeFileSync(path.join(root, 'broken', 'keys', 'k.pub'), 'not a key');
+    writeFileSync(
+      path.join(root, 'broken', 'policies', 'p.yaml'),
+      'name: p\nimages: ["reg/**"]\nsigners:\n  - { name: a, key: k.pub }\n',
+    );
   });
   after(() => {
     rmSync(root, { recursive: true, force: true });
@@ -102,6 +109,11 @@ describe('countersign policy lint', () => {
       const c = capture(root);
       assert.equal(await run(['lint', 'bad'], c.io), 2);
       assert.match(c.out(), /bad\/dup-key\.yaml:4: signers\[0\]\.key: unknown key "vendor-release\.pub"/u);
+    });
+    it('reports a key file that is not a public key', async () => {
+      const c = capture(root);
+      assert.equal(await run(['lint', 'broken/policies'], c.io), 2);
+      assert.match(c.out(), /^keys\/k\.pub: not a readable PEM public key$/mu);
     });
     it('rejects a directory without policies', async () => {
       const c = capture(root);

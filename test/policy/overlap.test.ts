@@ -39,6 +39,11 @@ describe('matchersMayOverlap', () => {
       // `abc?` can match `ab`, so the prefix is only `ab`.
       assert.equal(matchersMayOverlap(re('abc?.*'), re('abd.*')), true);
     });
+    it('treats a quantified astral character as one atom', () => {
+      // `😀?b.*` matches "b": the optional emoji must not leave half of itself in the prefix.
+      assert.equal(matchersMayOverlap(re('😀?b.*'), re('b.*')), true);
+      assert.equal(matchersMayOverlap(re('😀b.*'), re('b.*')), false);
+    });
     it('is conservative about what it does not understand', () => {
       assert.equal(matchersMayOverlap(re('a.*|b.*'), re('c.*')), true);
       assert.equal(matchersMayOverlap(re('\\x41.*'), re('B.*')), true);
