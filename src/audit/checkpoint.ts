@@ -56,7 +56,11 @@ export function isValidKeyName(name: string): boolean {
 
 function hasForbiddenControl(text: string): boolean {
   // signed-note §Format: no ASCII control characters other than newline.
-  return /[\u0000-\u0009\u000b-\u001f]/u.test(text);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 && c !== 0x0a) return true;
+  }
+  return false;
 }
 
 function assertKeyName(name: string): void {

@@ -380,8 +380,9 @@ export function openAuditStore(options: AuditStoreOptions): AuditStore {
   const appendTransaction = db.transaction(appendInTransaction);
 
   function append(input: AppendInput): AppendResult {
-    if (!isAuditKind(input.kind))
-      throw new CountersignError('REQUEST_INVALID', `unknown audit kind ${input.kind}`);
+    // Callers outside TypeScript (HTTP bodies) can still hand over any string.
+    const kind: string = input.kind;
+    if (!isAuditKind(kind)) throw new CountersignError('REQUEST_INVALID', `unknown audit kind ${kind}`);
     if (input.actor.length === 0)
       throw new CountersignError('REQUEST_INVALID', 'an audit entry needs an actor');
     const sizeBefore = tree.size;
