@@ -131,7 +131,7 @@ export class VirtualSigstore {
   trustedRoot(opts: TrustedRootOptions = {}): Record<string, unknown> {
     const caStart = opts.caValidFor?.start ?? this.ca.root.notBefore;
     const caEnd = opts.caValidFor?.end;
-    const logStart = new Date(Date.now() - 365 * DAY).toISOString();
+    const logStart = this.ca.root.notBefore.toISOString();
     const log = (keys: KeyPair, url: string): Record<string, unknown> => ({
       baseUrl: url,
       hashAlgorithm: 'SHA2_256',
