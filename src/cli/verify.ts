@@ -2,20 +2,26 @@
  * `countersign verify IMAGE ...`: resolve, discover, check, decide, explain.
  * Exit codes: 0 allowed, 1 denied, 2 usage or configuration error, 3 source unreachable.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CountersignError, exitCodeFor, isCountersignError } from '../errors.ts';
-import type { ErrorCode } from '../errors.ts';
-import { loadDockerConfig, openImageSource } from '../oci/index.ts';
+import {
+  bindPolicy,
+  loadConfiguration,
+  policyResolver,
+  registryOptionsFromSettings,
+} from '../config/load.ts';
+import { verifyImage } from '../decision/verify-image.ts';
+import type { VerificationOutcome } from '../decision/verify-image.ts';
+import { CountersignError, exitCodeFor } from '../errors.ts';
+import { loadDockerConfig } from '../oci/index.ts';
 import type { RegistryOptions } from '../oci/index.ts';
 import { parseReference } from '../oci/reference.ts';
-import { discoverSignatures } from '../signature/discover.ts';
+import { adHocPolicy, loadPolicySet } from '../policy/index.ts';
+import type { AdHocKeyless, BoundPolicy } from '../policy/index.ts';
 import { trustAnchorsFromCaPem, trustAnchorsFromFile } from '../verify/anchors.ts';
-import { checkSignature } from '../verify/check-signature.ts';
 import { parsePublicKeyPem } from '../verify/keys.ts';
-import { resolveImage } from '../verify/resolve.ts';
-import type { IdentityMatcher, SignerTrust, TrustAnchors } from '../verify/types.ts';
-import { identityKey } from '../verify/types.ts';
+import type { IdentityMatcher, PublicKeyMaterial, TrustAnchors } from '../verify/types.ts';
 import type { CliIO } from './io.ts';
 
 const OPTIONS = {
@@ -39,6 +45,10 @@ const OPTIONS = {
   'ca-file': { type: 'string' },
   'insecure-registry': { type: 'string', multiple: true },
   'max-signature-bytes': { type: 'string' },
+  timeout: { type: 'string' },
+  policy: { type: 'string' },
+  policies: { type: 'string' },
+  config: { type: 'string' },
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -63,6 +73,11 @@ registry:
   --ca-file FILE                   CA bundle for the image's registry
   --insecure-registry HOST         allow plain HTTP to HOST (repeatable)
   --max-signature-bytes N          size limit per signature blob (default 1 MiB)
+  --timeout SECONDS                total time limit per registry request (default 30)
+policies (instead of ad-hoc trust):
+  --policy FILE_OR_NAME            evaluate this policy (a file, or a policy name under --config)
+  --policies DIR                   evaluate every policy in DIR whose images match
+  --config DIR                     configuration directory with keys/ and trust-root/ (default .)
 output:
   --output text|json
 
@@ -84,27 +99,6 @@ function positiveInt(text: string | undefined, what: string, dflt: number): numb
   if (!/^[1-9][0-9]*$/.test(text))
     throw new CountersignError('USAGE', `${what} must be a positive integer, got "${text}"`);
   return Number(text);
-}
-
-interface SignatureReport {
-  id: string;
-  format: string;
-  checks: { signer: string; ok: boolean; code?: ErrorCode; detail: string; identity?: string }[];
-}
-
-export interface VerifyReport {
-  allowed: boolean;
-  code?: ErrorCode;
-  image: string;
-  digest?: string;
-  pinned?: string;
-  threshold: number;
-  satisfiedSigners: string[];
-  signatures: SignatureReport[];
-  rejected: { id: string; code: ErrorCode; detail: string }[];
-  attestations: { id: string; predicateType: string }[];
-  explanation: string;
-  notes: string[];
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -151,158 +145,183 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (requireTlog && root === undefined)
     throw new CountersignError('USAGE', '--require-tlog needs --trusted-root');
 
-  const signers: { name: string; trust: SignerTrust }[] = [];
-  const seen = new Set<string>();
+  const keys = new Map<string, PublicKeyMaterial>();
   for (const file of v.key ?? []) {
     const key = parsePublicKeyPem(readText(file, '--key', io.cwd), file);
-    if (seen.has(key.fingerprint)) continue; // the same key twice is one signer
-    seen.add(key.fingerprint);
-    signers.push({
-      name: file,
-      trust: {
-        kind: 'key',
-        key,
-        requireTlog,
-        ...(root === undefined ? {} : { trustedRoot: root }),
-        annotations,
-      },
-    });
+    // The same key given twice is one signer, whatever its file names.
+    if (![...keys.values()].some((k) => k.fingerprint === key.fingerprint)) keys.set(file, key);
   }
   const identity = identityFromFlags(v);
-  if (identity !== undefined) {
-    if (root === undefined)
-      throw new CountersignError('USAGE', 'certificate identities need --trusted-root or --ca-roots');
-    signers.push({
-      name: 'certificate',
-      trust: { kind: 'certificate', trustedRoot: root, identity, requireTlog, annotations },
-    });
-  } else if (root !== undefined && signers.length === 0) {
+  if (identity === undefined && root !== undefined && keys.size === 0) {
     throw new CountersignError(
       'USAGE',
       '--certificate-identity (or -regexp) is required to verify certificate signatures',
     );
   }
-  if (signers.length === 0)
-    throw new CountersignError('USAGE', 'no trust given: use --key or --certificate-identity');
-  const threshold = positiveInt(v.threshold, '--threshold', 1);
-  if (threshold > signers.length) {
+  if (identity !== undefined && root === undefined) {
+    throw new CountersignError('USAGE', 'certificate identities need --trusted-root or --ca-roots');
+  }
+  if (
+    identity !== undefined &&
+    root !== undefined &&
+    !root.caOnly &&
+    identity.issuer === undefined &&
+    identity.issuerRegExp === undefined
+  ) {
     throw new CountersignError(
       'USAGE',
-      `--threshold ${threshold} exceeds the ${signers.length} distinct signers given`,
+      '--certificate-oidc-issuer (or -regexp) is required with a Fulcio-style trust root',
     );
   }
+  const policyFlags = v.policy !== undefined || v.policies !== undefined;
+  if (policyFlags && (keys.size > 0 || identity !== undefined)) {
+    throw new CountersignError(
+      'USAGE',
+      '--policy/--policies and ad-hoc trust flags (--key, --certificate-*) are exclusive',
+    );
+  }
+  let policies: readonly BoundPolicy[];
+  let settingsRegistry: RegistryOptions = {};
+  if (policyFlags) {
+    const loaded = await loadPoliciesForCli(v, io.cwd);
+    policies = loaded.policies;
+    settingsRegistry = loaded.registry;
+  } else {
+    if (keys.size === 0 && identity === undefined)
+      throw new CountersignError('USAGE', 'no trust given: use --key, --certificate-identity or --policy');
+    const anchors = new Map<string, TrustAnchors>(root === undefined ? [] : [[CLI_ROOT, root]]);
+    const policy = adHocPolicy({
+      keys: [...keys].map(([name, k]) => ({ name, fingerprint: k.fingerprint })),
+      certificates: identity === undefined ? [] : [adHocCertificate(identity)],
+      threshold: positiveInt(v.threshold, '--threshold', 1),
+      annotations,
+      tlog: requireTlog ? 'required' : 'optional',
+      ...(root === undefined ? {} : { keyTrustRoot: CLI_ROOT }),
+      trustRoot: (name) =>
+        name === CLI_ROOT && root !== undefined
+          ? { caOnly: root.caOnly, hasTlogs: root.hasTlogs }
+          : undefined,
+    });
+    policies = [bindPolicy(policy, keys, anchors)];
+  }
 
-  const registryOptions: RegistryOptions = {
+  const registry: RegistryOptions = {
+    ...settingsRegistry,
     ...(v['registry-config'] === undefined
       ? {}
       : { dockerConfig: await loadDockerConfig(v['registry-config']) }),
     ...(v['ca-file'] === undefined || reference.kind !== 'registry'
       ? {}
-      : { caBundles: { [reference.registry]: readText(v['ca-file'], '--ca-file', io.cwd) } }),
-    insecureRegistries: v['insecure-registry'] ?? [],
+      : {
+          caBundles: {
+            ...settingsRegistry.caBundles,
+            [reference.registry]: readText(v['ca-file'], '--ca-file', io.cwd),
+          },
+        }),
+    insecureRegistries: [...(settingsRegistry.insecureRegistries ?? []), ...(v['insecure-registry'] ?? [])],
+    ...(v.timeout === undefined ? {} : { totalTimeoutMs: positiveInt(v.timeout, '--timeout', 30) * 1000 }),
   };
   const maxSignatureBlobBytes = positiveInt(v['max-signature-bytes'], '--max-signature-bytes', 1024 * 1024);
-
-  const report: VerifyReport = {
-    allowed: false,
+  const outcome = await verifyImage({
     image,
-    threshold,
-    satisfiedSigners: [],
-    signatures: [],
-    rejected: [],
-    attestations: [],
-    explanation: '',
-    notes: [],
-  };
-  let sourceToClose: { close(): Promise<void> } | undefined;
-  try {
-    const source = await openImageSource(reference, registryOptions);
-    sourceToClose = source;
-    const resolved = await resolveImage(source, reference);
-    report.digest = resolved.digest;
-    report.pinned = resolved.pinned;
-    const found = await discoverSignatures(source, resolved.digest, {
-      maxSignatureBlobBytes,
-      maxAttachments: 64,
-    });
-    report.rejected = [...found.rejected];
-    report.attestations = [...found.attestations];
-    const now = new Date();
-    // Each identity counts once, for at most one signer (keys are distinct signers by construction).
-    const byIdentity = new Map<string, string>();
-    for (const c of found.candidates) {
-      const sr: SignatureReport = { id: c.id, format: c.format, checks: [] };
-      for (const s of signers) {
-        const r = checkSignature(c, s.trust, { digest: resolved.digest, repository: resolved.name }, { now });
-        if (r.ok) {
-          const k = identityKey(r.identity);
-          if (!byIdentity.has(k) && ![...byIdentity.values()].includes(s.name)) byIdentity.set(k, s.name);
-          sr.checks.push({ signer: s.name, ok: true, detail: r.detail, identity: k });
-        } else {
-          sr.checks.push({ signer: s.name, ok: false, code: r.code, detail: r.detail });
-        }
-      }
-      report.signatures.push(sr);
-    }
-    report.satisfiedSigners = [...new Set(byIdentity.values())];
-    if (root?.caOnly === true)
-      report.notes.push(
-        'certificates checked at the current time: the trust root has no log or timestamp authority',
-      );
-    const n = report.satisfiedSigners.length;
-    if (n >= threshold) {
-      report.allowed = true;
-      report.explanation = `allowed: ${n} of ${threshold} required signers verified (${report.satisfiedSigners.join(', ')})`;
-    } else {
-      report.code = denialCode(report);
-      report.explanation = `denied: ${n} of ${threshold} required signers verified [${report.code}]`;
-    }
-  } catch (e: unknown) {
-    if (!isCountersignError(e) || exitCodeFor(e.code) === 2) throw e;
-    report.code = e.code;
-    report.explanation = `denied: ${e.message} [${e.code}]`;
-  } finally {
-    await sourceToClose?.close();
-  }
-  io.stdout(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
-  if (report.allowed) return 0;
-  return exitCodeFor(report.code ?? 'THRESHOLD_NOT_MET');
+    policies,
+    registry,
+    discovery: { maxSignatureBlobBytes, maxAttachments: 64 },
+    // No layout roots: the CLI user may read any layout their own account can read.
+  });
+  io.stdout(output === 'json' ? `${JSON.stringify(outcome, null, 2)}\n` : renderText(outcome));
+  if (outcome.allowed) return 0;
+  return exitCodeFor(outcome.code ?? 'THRESHOLD_NOT_MET');
 }
 
-/** The most telling reason: the first failure of the most advanced kind seen. */
-function denialCode(r: VerifyReport): ErrorCode {
-  const codes = r.signatures.flatMap((s) =>
-    s.checks.filter((c) => !c.ok).map((c) => c.code ?? 'SIGNATURE_INVALID'),
-  );
-  if (r.signatures.length === 0) return r.rejected[0]?.code ?? 'NO_SIGNATURES';
-  if (r.satisfiedSigners.length > 0) return 'THRESHOLD_NOT_MET';
-  const order: ErrorCode[] = [
-    'PAYLOAD_DIGEST_MISMATCH',
-    'ANNOTATION_MISMATCH',
-    'TLOG_MISSING',
-    'TLOG_INVALID',
-    'IDENTITY_MISMATCH',
-    'ISSUER_MISMATCH',
-  ];
-  for (const c of order) if (codes.includes(c)) return c;
-  const first = codes.find((c) => c !== 'NOT_APPLICABLE');
-  return first ?? 'SIGNATURE_INVALID';
-}
-
-function renderText(r: VerifyReport): string {
+function renderText(r: VerificationOutcome): string {
   const lines = [`${r.allowed ? 'ALLOWED' : 'DENIED'} ${r.image}`];
   if (r.pinned !== undefined) lines.push(`  run: ${r.pinned}`);
   lines.push(`  ${r.explanation}`);
-  for (const s of r.signatures) {
-    lines.push(`  signature ${s.id} (${s.format})`);
-    for (const c of s.checks)
-      lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.signer}: ${c.detail}${c.ok ? '' : ` [${c.code ?? ''}]`}`);
+  for (const p of r.decision?.policies ?? []) {
+    lines.push(
+      `  policy ${p.name} (${p.source}, ${p.contentHash}, ${p.mode}): ${p.passed ? 'passed' : 'failed'}, ${p.satisfied} of ${p.threshold} signers`,
+    );
+    for (const s of p.signers) {
+      const by = s.by === null ? '' : ` by ${s.by.signatureId} (${s.by.identityKey})`;
+      lines.push(
+        `    ${s.satisfied ? 'ok  ' : 'FAIL'} signer ${s.name}${s.required ? ' (required)' : ''}${by}`,
+      );
+      if (!s.satisfied)
+        for (const reason of s.reasons) lines.push(`         ${reason.detail} [${reason.code}]`);
+    }
   }
   for (const x of r.rejected) lines.push(`  not a usable signature: ${x.detail} [${x.code}]`);
   for (const a of r.attestations)
     lines.push(`  attestation (not counted as a signature): ${a.id} ${a.predicateType}`);
+  for (const w of r.decision?.warnings ?? []) lines.push(`  warning: ${w}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
   return `${lines.join('\n')}\n`;
+}
+
+const CLI_ROOT = 'cli';
+
+function adHocCertificate(m: IdentityMatcher): AdHocKeyless {
+  const github: Record<string, string> = {};
+  for (const k of [
+    'githubWorkflowRepository',
+    'githubWorkflowRef',
+    'githubWorkflowName',
+    'githubWorkflowTrigger',
+    'githubWorkflowSha',
+  ] as const) {
+    const value = m[k];
+    if (value !== undefined) github[k] = value;
+  }
+  const identity = m.subject !== undefined ? { exact: m.subject } : { regexp: m.subjectRegExp ?? '' };
+  const issuer =
+    m.issuer !== undefined
+      ? { exact: m.issuer }
+      : m.issuerRegExp !== undefined
+        ? { regexp: m.issuerRegExp }
+        : undefined;
+  return {
+    name: 'certificate',
+    trustRoot: CLI_ROOT,
+    identity,
+    ...(issuer === undefined ? {} : { issuer }),
+    github,
+  };
+}
+
+/** --policy FILE_OR_NAME / --policies DIR, with keys/ and trust-root/ from --config (default: the current directory). */
+async function loadPoliciesForCli(
+  v: { policy?: string | undefined; policies?: string | undefined; config?: string | undefined },
+  cwd: string,
+): Promise<{ policies: readonly BoundPolicy[]; registry: RegistryOptions }> {
+  const configDir = resolvePath(cwd, v.config ?? '.');
+  const config = loadConfiguration(configDir);
+  let policies = config.policies;
+  if (v.policies !== undefined) {
+    const dir = resolvePath(cwd, v.policies);
+    const files = readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort()
+      .map((f) => ({ file: f, bytes: new Uint8Array(readFileSync(join(dir, f))) }));
+    policies = loadPolicySet(files, policyResolver(config.keys, config.trustRoots)).map((p) =>
+      bindPolicy(p, config.keys, config.anchors),
+    );
+  }
+  if (v.policy !== undefined) {
+    const wanted = v.policy;
+    const byName = policies.find((p) => p.policy.name === wanted);
+    if (byName !== undefined) {
+      policies = [{ policy: { ...byName.policy, images: ['**'] }, trust: byName.trust }];
+    } else {
+      const path = resolvePath(cwd, wanted);
+      const bytes = new Uint8Array(readFileSync(path));
+      const [p] = loadPolicySet([{ file: wanted, bytes }], policyResolver(config.keys, config.trustRoots));
+      if (p === undefined) throw new CountersignError('POLICY_INVALID', `${wanted}: no policy`);
+      // A policy named explicitly applies to the image whatever its patterns say.
+      policies = [bindPolicy({ ...p, images: ['**'] }, config.keys, config.anchors)];
+    }
+  }
+  return { policies, registry: await registryOptionsFromSettings(config) };
 }
 
 function identityFromFlags(v: Record<string, unknown>): IdentityMatcher | undefined {

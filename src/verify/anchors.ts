@@ -14,6 +14,7 @@ const END_OF_TIME = new Date(8640000000000000);
 export function trustAnchorsFromRoot(root: TrustRoot): TrustAnchors {
   return {
     name: root.name,
+    root,
     material: toTrustMaterial(root),
     hasTlogs: root.hasTlogs,
     hasCtlogs: root.hasCtlogs,

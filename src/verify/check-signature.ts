@@ -8,7 +8,11 @@ import { X509Certificate } from '@sigstore/core';
 import { Verifier, toSignedEntity, VerificationError } from '@sigstore/verify';
 import type { Signer, TrustMaterial } from '@sigstore/verify';
 import { verifyCertificateChain } from '@sigstore/verify/dist/key/certificate.js';
+import { verifyBundle } from '../bundle/index.ts';
 import { CountersignError, isCountersignError } from '../errors.ts';
+import { digestHex } from '../oci/digest.ts';
+import { bundleStatement, COSIGN_SIGN_PREDICATE } from '../signature/bundle-kind.ts';
+import type { TrustRoot } from '../trust/index.ts';
 import type { ErrorCode } from '../errors.ts';
 import { missingAnnotations, parseSimpleSigningPayload } from '../signature/simple-signing.ts';
 import type { SimpleSigningPayload } from '../signature/simple-signing.ts';
@@ -17,6 +21,7 @@ import { candidateHashes } from './keys.ts';
 import { legacySignatureToBundle } from './legacy-bundle.ts';
 import type { HashName } from './legacy-bundle.ts';
 import type {
+  BundleSignature,
   CertificateSignerTrust,
   KeySignerTrust,
   LegacyCosignSignature,
@@ -52,10 +57,7 @@ export function checkSignature(
       case 'cosign-legacy':
         return checkLegacy(candidate, signer, subject, options);
       case 'bundle':
-        return fail(
-          'BUNDLE_INVALID',
-          `${candidate.id}: bundle-format signatures are checked by the bundle verifier`,
-        );
+        return checkImageBundle(candidate, signer, subject, options);
     }
   } catch (e: unknown) {
     if (isCountersignError(e)) return fail(e.code, e.message);
@@ -63,8 +65,76 @@ export function checkSignature(
   }
 }
 
+/** Trust material with no logs or authorities: key-signed bundles checked on the key alone. */
+const KEYS_ONLY_ROOT: TrustRoot = {
+  name: 'keys-only',
+  json: {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [],
+    certificateAuthorities: [],
+    ctlogs: [],
+    timestampAuthorities: [],
+  },
+  fingerprint: '',
+  hasCertificateAuthorities: false,
+  hasTlogs: false,
+  hasCtlogs: false,
+  hasTimestampAuthorities: false,
+  caOnly: false,
+};
+
+/**
+ * A cosign v3 signature bundle: a DSSE in-toto statement with predicateType
+ * https://sigstore.dev/cosign/sign/v1 whose subject digest must be the image digest.
+ */
+function checkImageBundle(
+  sig: BundleSignature,
+  signer: SignerTrust,
+  subject: VerificationSubject,
+  options: CheckOptions,
+): SignatureCheck {
+  const statement = bundleStatement(sig.bundleJson);
+  if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
+    return fail('NOT_A_SIGNATURE', `${sig.id}: an attestation (${statement.predicateType}), not a signature`);
+  }
+  const artifact = { kind: 'digest', sha256Hex: digestHex(subject.digest) } as const;
+  let result: SignatureCheck;
+  if (signer.kind === 'key') {
+    const root = signer.requireTlog ? signer.trustedRoot?.root : KEYS_ONLY_ROOT;
+    if (root === undefined)
+      return fail(
+        'TLOG_MISSING',
+        `${sig.id}: the transparency log is required but no trusted root is configured`,
+      );
+    result = verifyBundle({
+      bundleJson: sig.bundleJson,
+      artifact,
+      trustRoot: root,
+      key: signer.key,
+      now: options.now,
+    });
+  } else {
+    const root = signer.trustedRoot.root;
+    if (root === undefined)
+      return fail('NOT_APPLICABLE', `${sig.id}: bundles need a trusted_root.json trust root`);
+    result = verifyBundle({
+      bundleJson: sig.bundleJson,
+      artifact,
+      trustRoot: root,
+      identity: signer.identity,
+      now: options.now,
+    });
+  }
+  if (!result.ok) return { ...result, detail: `${sig.id}: ${result.detail}` };
+  if (Object.keys(signer.annotations).length > 0) {
+    return fail('ANNOTATION_MISMATCH', `${sig.id}: bundle signatures carry no payload annotations to match`);
+  }
+  return { ...result, detail: `${sig.id}: ${result.detail} (Sigstore bundle)` };
+}
+
 function checkPayload(
   sig: LegacyCosignSignature,
+  signer: SignerTrust,
   subject: VerificationSubject,
   options: CheckOptions,
 ): SimpleSigningPayload {
@@ -75,7 +145,10 @@ function checkPayload(
       `${sig.id}: signs ${payload.manifestDigest}, not the image ${subject.digest}`,
     );
   }
-  if (options.matchDockerReference === true && subject.repository !== undefined) {
+  if (
+    (options.matchDockerReference === true || signer.matchDockerReference === true) &&
+    subject.repository !== undefined
+  ) {
     const ref = payload.dockerReference
       .replace(/@sha256:[0-9a-f]{64}$/, '')
       .replace(/:[\w][\w.-]{0,127}$/, '');
@@ -95,7 +168,7 @@ function checkLegacy(
   subject: VerificationSubject,
   options: CheckOptions,
 ): SignatureCheck {
-  const payload = checkPayload(sig, subject, options);
+  const payload = checkPayload(sig, signer, subject, options);
   const result =
     signer.kind === 'key'
       ? checkLegacyWithKey(sig, signer)

@@ -5,6 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { TrustMaterial } from '@sigstore/verify';
+import type { TrustRoot } from '../trust/index.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Digest } from '../oci/types.ts';
 
@@ -99,6 +100,8 @@ export interface KeySignerTrust {
   readonly trustedRoot?: TrustAnchors;
   /** key=value pairs the payload's `optional` section must carry. */
   readonly annotations: Readonly<Record<string, string>>;
+  /** The payload's docker-reference must name the image's repository (policy option, off by default). */
+  readonly matchDockerReference?: boolean;
 }
 
 export interface CertificateSignerTrust {
@@ -108,6 +111,7 @@ export interface CertificateSignerTrust {
   readonly identity: IdentityMatcher;
   readonly requireTlog: boolean;
   readonly annotations: Readonly<Record<string, string>>;
+  readonly matchDockerReference?: boolean;
 }
 
 /** The outcome of checking one signature against one signer. */
@@ -130,6 +134,8 @@ export interface VerificationSubject {
  */
 export interface TrustAnchors {
   readonly name: string;
+  /** The validated trusted root, when the anchors came from one (bundle verification needs it). */
+  readonly root?: TrustRoot;
   readonly material: TrustMaterial;
   readonly hasTlogs: boolean;
   readonly hasCtlogs: boolean;

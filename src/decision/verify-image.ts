@@ -1,0 +1,170 @@
+/**
+ * The one composition function of a verification (DESIGN.md "One verification, end to end"):
+ * parse, resolve the digest, discover signatures once, evaluate the policies purely, explain.
+ * All I/O of a decision happens here; the audit append is the caller's next step.
+ */
+import { isAbsolute, relative, resolve as resolvePath } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { CountersignError, isCountersignError, errorClassOf } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
+import { openImageSource, parseReference } from '../oci/index.ts';
+import type { ImageReference, RegistryOptions } from '../oci/index.ts';
+import { evaluatePolicies } from '../policy/index.ts';
+import type { BoundPolicy, Decision } from '../policy/index.ts';
+import { discoverSignatures } from '../signature/discover.ts';
+import type { AttestationInfo, DiscoveryOptions, RejectedAttachment } from '../signature/discover.ts';
+import { checkSignature } from '../verify/check-signature.ts';
+import { resolveImage } from '../verify/resolve.ts';
+
+export interface VerifyImageRequest {
+  readonly image: string;
+  readonly policies: readonly BoundPolicy[];
+  readonly registry: RegistryOptions;
+  readonly discovery: DiscoveryOptions;
+  /** When set, `oci:` layouts are readable only inside these directories. */
+  readonly layoutRoots?: readonly string[];
+  readonly now?: Date;
+}
+
+export interface SignatureSummary {
+  readonly id: string;
+  readonly format: string;
+}
+
+export interface VerificationOutcome {
+  readonly allowed: boolean;
+  /** Reason code of a denial; null for a clean allow. */
+  readonly code: ErrorCode | null;
+  readonly explanation: string;
+  readonly image: string;
+  readonly name?: string;
+  readonly digest?: string;
+  /** `name@sha256:...`: what the caller must run. */
+  readonly pinned?: string;
+  readonly decision?: Decision;
+  readonly signatures: readonly SignatureSummary[];
+  readonly rejected: readonly RejectedAttachment[];
+  readonly attestations: readonly AttestationInfo[];
+  readonly notes: readonly string[];
+}
+
+/** Refuses `oci:` paths outside the allowed roots (after resolving symlinks). */
+export function checkLayoutPath(ref: ImageReference, roots: readonly string[] | undefined): void {
+  if (ref.kind !== 'layout' || roots === undefined) return;
+  let real: string;
+  try {
+    real = realpathSync(resolvePath(ref.path));
+  } catch {
+    throw new CountersignError(
+      'LAYOUT_PATH_FORBIDDEN',
+      `oci layout ${ref.path} is not inside an allowed layout root`,
+    );
+  }
+  for (const root of roots) {
+    let realRoot: string;
+    try {
+      realRoot = realpathSync(resolvePath(root));
+    } catch {
+      continue;
+    }
+    const rel = relative(realRoot, real);
+    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) return;
+  }
+  throw new CountersignError(
+    'LAYOUT_PATH_FORBIDDEN',
+    `oci layout ${ref.path} is not inside an allowed layout root`,
+  );
+}
+
+/**
+ * Verifies an image under policies. Usage errors (malformed reference, forbidden layout path)
+ * throw; everything about the image itself, unreachable sources included, is a denial outcome.
+ */
+export async function verifyImage(req: VerifyImageRequest): Promise<VerificationOutcome> {
+  const reference = parseReference(req.image);
+  checkLayoutPath(reference, req.layoutRoots);
+  const now = req.now ?? new Date();
+  const notes: string[] = [];
+  const base = { image: req.image, signatures: [], rejected: [], attestations: [], notes };
+  let source: Awaited<ReturnType<typeof openImageSource>> | undefined;
+  try {
+    source = await openImageSource(reference, req.registry);
+    const resolved = await resolveImage(source, reference);
+    const found = await discoverSignatures(source, resolved.digest, req.discovery);
+    const decision = evaluatePolicies({
+      image: resolved.name,
+      digest: resolved.digest,
+      candidates: found.candidates,
+      policies: req.policies,
+      check: (candidate, signer) =>
+        checkSignature(candidate, signer, { digest: resolved.digest, repository: resolved.name }, { now }),
+    });
+    for (const p of decision.policies) {
+      const bound = req.policies.find((b) => b.policy.contentHash === p.contentHash);
+      for (const t of bound?.trust.values() ?? []) {
+        if (t.kind === 'certificate' && t.trustedRoot.caOnly) {
+          notes.push(
+            `certificates under trust root ${t.trustedRoot.name} are checked at the current time (no log or timestamp authority)`,
+          );
+        }
+      }
+    }
+    let code = decision.allowed ? decision.code : primaryReason(decision);
+    if (!decision.allowed && found.candidates.length === 0) code = found.rejected[0]?.code ?? 'NO_SIGNATURES';
+    return {
+      ...base,
+      notes: [...new Set(notes)],
+      allowed: decision.allowed,
+      code,
+      explanation:
+        !decision.allowed && found.candidates.length === 0
+          ? `denied: no signatures found for ${resolved.digest}${found.rejected.length > 0 ? ` (${found.rejected.length} unusable attachment(s))` : ''} [${code ?? 'NO_SIGNATURES'}]`
+          : decision.explanation,
+      name: resolved.name,
+      digest: resolved.digest,
+      pinned: resolved.pinned,
+      decision,
+      signatures: found.candidates.map((c) => ({ id: c.id, format: c.format })),
+      rejected: found.rejected,
+      attestations: found.attestations,
+    };
+  } catch (e: unknown) {
+    if (!isCountersignError(e) || errorClassOf(e.code) === 'usage') throw e;
+    return { ...base, allowed: false, code: e.code, explanation: `denied: ${e.message} [${e.code}]` };
+  } finally {
+    await source?.close();
+  }
+}
+
+// Signature-level reasons, most telling first: a signature for another image says more than a
+// signature that merely does not verify.
+const REASON_PRIORITY: readonly ErrorCode[] = [
+  'PAYLOAD_DIGEST_MISMATCH',
+  'SUBJECT_DIGEST_MISMATCH',
+  'PAYLOAD_REFERENCE_MISMATCH',
+  'ANNOTATION_MISMATCH',
+  'TLOG_MISSING',
+  'TLOG_INVALID',
+  'IDENTITY_MISMATCH',
+  'ISSUER_MISMATCH',
+  'SCT_MISSING',
+  'CERTIFICATE_EXPIRED',
+  'CERTIFICATE_CHAIN_INVALID',
+  'CERTIFICATE_INVALID',
+  'TIMESTAMP_INVALID',
+  'PAYLOAD_TYPE_INVALID',
+  'PAYLOAD_INVALID',
+  'BUNDLE_INVALID',
+  'SIGNATURE_INVALID',
+];
+
+/**
+ * The reason code of a denial. When no signer of the failing policy was satisfied, the
+ * signatures' own reasons explain more than THRESHOLD_NOT_MET; otherwise the policy's code stands.
+ */
+function primaryReason(decision: Decision): ErrorCode | null {
+  const failing = decision.policies.find((p) => !p.passed && p.mode === 'enforce');
+  if (failing === undefined || failing.satisfied > 0) return decision.code;
+  const codes = new Set(failing.signers.flatMap((s) => s.reasons.map((r) => r.code)));
+  return REASON_PRIORITY.find((c) => codes.has(c)) ?? decision.code;
+}
