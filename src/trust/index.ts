@@ -7,4 +7,6 @@ export {
   parseTrustedRoot,
   toTrustMaterial,
 } from './trusted-root.ts';
+export type { CreateTrustedRootInput } from './create.ts';
+export { createTrustedRoot } from './create.ts';
 export { loadTrustRootDir, loadTrustRootFile, parseTrustedRootText } from './load.ts';
