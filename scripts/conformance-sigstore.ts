@@ -37,19 +37,8 @@ interface Outcome {
   readonly stderr: string;
 }
 
-/** Until main.ts dispatches verify-bundle, this script doubles as a one-command runner. */
-const SELF_RUNNER_FLAG = '--run-verify-bundle';
-
-async function selfRun(args: string[]): Promise<void> {
-  const { run } = await import('../src/cli/verify-bundle.ts');
-  const { processIO } = await import('../src/cli/io.ts');
-  process.exitCode = await run(args, processIO());
-}
-
 function cliCommand(): readonly string[] {
-  const mainText = readFileSync(mainCli, 'utf8');
-  if (mainText.includes("'verify-bundle'")) return [mainCli, 'verify-bundle'];
-  return [fileURLToPath(import.meta.url), SELF_RUNNER_FLAG];
+  return [mainCli, 'verify-bundle'];
 }
 
 function readOptional(path: string): string | undefined {
@@ -152,8 +141,4 @@ async function main(): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-if (process.argv[2] === SELF_RUNNER_FLAG) {
-  await selfRun(process.argv.slice(3));
-} else {
-  process.exitCode = await main();
-}
+process.exitCode = await main();
