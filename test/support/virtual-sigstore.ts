@@ -9,10 +9,9 @@
 import { createHash, createPublicKey, KeyObject, sign, webcrypto } from 'node:crypto';
 import type * as X509Types from '@peculiar/x509';
 
-// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API
-// (reflect-metadata is not a dependency). This map-based shim provides the three calls it makes;
-// it must run before the library loads, hence the dynamic import below.
-installReflectMetadataShim();
+// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API:
+// reflect-metadata must load first, hence the dynamic import below.
+await import('reflect-metadata');
 const x509: typeof X509Types = await import('@peculiar/x509');
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -462,27 +461,3 @@ function readHeader(der: Buffer, offset: number): [number, number] {
   return [len, 2 + n];
 }
 
-function installReflectMetadataShim(): void {
-  const r = Reflect as unknown as Record<string, unknown>;
-  if (typeof r['getMetadata'] === 'function') return;
-  const store = new WeakMap<object, Map<unknown, unknown>>();
-  const own = (target: object): Map<unknown, unknown> => {
-    let m = store.get(target);
-    if (m === undefined) {
-      m = new Map();
-      store.set(target, m);
-    }
-    return m;
-  };
-  r['defineMetadata'] = (key: unknown, value: unknown, target: object): void => {
-    own(target).set(key, value);
-  };
-  r['getOwnMetadata'] = (key: unknown, target: object): unknown => store.get(target)?.get(key);
-  r['getMetadata'] = (key: unknown, target: object): unknown => {
-    for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
-      const m = store.get(t);
-      if (m?.has(key) === true) return m.get(key);
-    }
-    return undefined;
-  };
-}
