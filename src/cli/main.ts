@@ -19,7 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./verify-bundle.ts'),
   },
   'trust-root': {
-    summary: 'create, import and inspect Sigstore trust roots',
+    summary: 'create, check and import Sigstore trust roots',
     load: () => import('./trust-root.ts'),
   },
   policy: { summary: 'lint signer policies', load: () => import('./policy.ts') },

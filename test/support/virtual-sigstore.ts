@@ -460,4 +460,3 @@ function readHeader(der: Buffer, offset: number): [number, number] {
   for (let i = 0; i < n; i++) len = len * 256 + (der[offset + 2 + i] ?? 0);
   return [len, 2 + n];
 }
-
