@@ -177,8 +177,8 @@ describe('checkSignature', () => {
     });
   });
 
-  describe('when the candidate is a bundle', () => {
-    it('leaves it to the bundle verifier with BUNDLE_INVALID', () => {
+  describe('when the candidate is a malformed bundle', () => {
+    it('refuses it with BUNDLE_INVALID', () => {
       assertFails(
         checkSignature(
           { format: 'bundle', id: 'b', bundleJson: '{}' },
