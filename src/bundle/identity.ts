@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { ASN1Obj, X509Certificate } from '@sigstore/core';
-import type { VerificationPolicy } from '@sigstore/verify';
 import type { ErrorCode } from '../errors.ts';
 import type { IdentityMatcher, SigningIdentity } from '../verify/types.ts';
 
@@ -38,33 +37,10 @@ export interface CertificateIdentity {
   readonly fingerprint: string;
 }
 
-/** Escapes a string so that it matches itself literally inside a RegExp. */
-export function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-}
-
-/** The whole-string form of a user-supplied pattern. Throws SyntaxError on a bad pattern. */
-export function anchoredRegExp(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`, 'u');
-}
-
-/** A RegExp matching exactly `text`. */
-export function exactRegExp(text: string): RegExp {
-  return new RegExp(`^${escapeRegExp(text)}$`, 'u');
-}
-
-/**
- * The `@sigstore/verify` policy for a matcher, for callers that let its Verifier check identity.
- * Issuer patterns have no equivalent there (it compares the issuer exactly): use matchIdentity.
- */
-export function toSigstorePolicy(matcher: IdentityMatcher): VerificationPolicy {
-  const policy: { subjectAlternativeName?: RegExp; extensions?: { issuer: string } } = {};
-  if (matcher.subject !== undefined) policy.subjectAlternativeName = exactRegExp(matcher.subject);
-  else if (matcher.subjectRegExp !== undefined)
-    policy.subjectAlternativeName = anchoredRegExp(matcher.subjectRegExp);
-  if (matcher.issuer !== undefined) policy.extensions = { issuer: matcher.issuer };
-  return policy;
-}
+/** The whole-string form of a user-supplied pattern (RE2, linear time). Throws on a bad pattern. */
+export { anchoredRegExp } from '../verify/regexp.ts';
+import { anchoredRegExp } from '../verify/regexp.ts';
+import type { AnchoredPattern } from '../verify/regexp.ts';
 
 /** Reads the identity fields of a DER leaf certificate (RFC 5280 section 4.2.1.6 and 4.2.1.12). */
 export function certificateIdentity(der: Uint8Array): CertificateIdentity {
@@ -185,7 +161,7 @@ function subjectTester(matcher: IdentityMatcher): ((name: string) => boolean) | 
   return undefined;
 }
 
-function tryAnchored(pattern: string): RegExp | string {
+function tryAnchored(pattern: string): AnchoredPattern | string {
   try {
     return anchoredRegExp(pattern);
   } catch {

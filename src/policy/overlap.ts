@@ -17,10 +17,9 @@
  */
 import type { PolicySigner, StringMatcher } from './types.ts';
 
-/** Anchors a user regexp the way the verifier does: the whole string must match. */
-export function anchoredRegExp(source: string): RegExp {
-  return new RegExp(`^(?:${source})$`, 'u');
-}
+/** Anchors a user regexp the way the verifier does (RE2, linear time): the whole string must match. */
+export { anchoredRegExp } from '../verify/regexp.ts';
+import { anchoredRegExp } from '../verify/regexp.ts';
 
 interface LiteralEnds {
   readonly prefix: string;

@@ -7,11 +7,13 @@ import type { Signer } from '@sigstore/verify';
 import { CountersignError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { IdentityMatcher, SigningIdentity } from './types.ts';
+import { anchoredRegExp as compileAnchored } from './regexp.ts';
+import type { AnchoredPattern } from './regexp.ts';
 
-/** Compiles a user-supplied pattern anchored at both ends; a bad pattern is a usage error. */
-export function anchoredRegExp(pattern: string, what: string): RegExp {
+/** Compiles a user-supplied pattern anchored at both ends (RE2, linear time); a bad pattern is a usage error. */
+export function anchoredRegExp(pattern: string, what: string): AnchoredPattern {
   try {
-    return new RegExp(`^(?:${pattern})$`, 'u');
+    return compileAnchored(pattern);
   } catch (e: unknown) {
     throw new CountersignError('USAGE', `${what}: invalid regular expression (${(e as Error).message})`);
   }
