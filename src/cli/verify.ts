@@ -85,7 +85,7 @@ exit codes: 0 allowed, 1 denied, 2 usage or configuration error, 3 source unreac
 
 function readText(path: string, what: string, cwd: string): string {
   try {
-    return readFileSync(new URL(path, `file://${cwd}/`), 'utf8');
+    return readFileSync(resolvePath(cwd, path), 'utf8');
   } catch (e: unknown) {
     throw new CountersignError(
       'USAGE',

@@ -436,6 +436,22 @@ describe('countersign verify', () => {
       assert.match(rep.explanation, /^allowed/);
     });
 
+    it('reads --key files relative to the working directory, whatever characters their names hold', async () => {
+      const odd = path.join(workDir, 'keys #1 %20');
+      await mkdir(odd, { recursive: true });
+      await writeFile(path.join(odd, 'vendor?.pub'), key.publicPem);
+      for (const file of [path.join(odd, 'vendor?.pub'), path.join('keys #1 %20', 'vendor?.pub')]) {
+        const r = await cli(
+          `${registry.host}/${REPO}:v1`,
+          '--key',
+          file,
+          '--insecure-registry',
+          registry.host,
+        );
+        assert.equal(r.exit, 0, r.stderr + r.stdout);
+      }
+    });
+
     it('prints a text report naming the pinned reference by default', async () => {
       const r = await cli(
         `${registry.host}/${REPO}:v1`,
