@@ -209,7 +209,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...settingsRegistry,
     ...(v['registry-config'] === undefined
       ? {}
-      : { dockerConfig: await loadDockerConfig(v['registry-config']) }),
+      : { dockerConfig: await loadDockerConfig(resolvePath(io.cwd, v['registry-config'])) }),
     ...(v['ca-file'] === undefined || reference.kind !== 'registry'
       ? {}
       : {

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pushImage } from '../support/images.ts';
@@ -57,6 +57,23 @@ describe('countersign verify against a TLS registry with basic auth', () => {
         caFile,
         '--registry-config',
         dockerConfig,
+      );
+      assertAllowed(r, digest);
+    });
+  });
+
+  describe('when the docker config is given relative to the working directory', () => {
+    it('reads it there and allows the image', async () => {
+      await copyFile(dockerConfig, path.join(workDir, 'config.json'));
+      const r = await verifyCli(
+        workDir,
+        image(),
+        '--key',
+        key.publicKeyPath,
+        '--ca-file',
+        caFile,
+        '--registry-config',
+        'config.json',
       );
       assertAllowed(r, digest);
     });
