@@ -9,11 +9,12 @@ import { CountersignError, isCountersignError, errorClassOf } from '../errors.ts
 import type { ErrorCode } from '../errors.ts';
 import { openImageSource, parseReference } from '../oci/index.ts';
 import type { ImageReference, RegistryOptions } from '../oci/index.ts';
-import { evaluatePolicies } from '../policy/index.ts';
+import { evaluatePolicies, selectPolicies } from '../policy/index.ts';
 import type { BoundPolicy, Decision } from '../policy/index.ts';
 import { discoverSignatures } from '../signature/discover.ts';
 import type { AttestationInfo, DiscoveryOptions, RejectedAttachment } from '../signature/discover.ts';
 import { checkSignature } from '../verify/check-signature.ts';
+import { DecisionCache } from './cache.ts';
 import { resolveImage } from '../verify/resolve.ts';
 
 export interface VerifyImageRequest {
@@ -24,6 +25,8 @@ export interface VerifyImageRequest {
   /** When set, `oci:` layouts are readable only inside these directories. */
   readonly layoutRoots?: readonly string[];
   readonly now?: Date;
+  /** Allow decisions cached by (digest, policy hashes, trust version); see cache.ts. */
+  readonly cache?: { readonly store: DecisionCache<VerificationOutcome>; readonly trustVersion: string };
 }
 
 export interface SignatureSummary {
@@ -46,6 +49,8 @@ export interface VerificationOutcome {
   readonly rejected: readonly RejectedAttachment[];
   readonly attestations: readonly AttestationInfo[];
   readonly notes: readonly string[];
+  /** True when the allow came from the decision cache (the digest was still resolved afresh). */
+  readonly cached?: boolean;
 }
 
 /** Refuses `oci:` paths outside the allowed roots (after resolving symlinks). */
@@ -90,6 +95,16 @@ export async function verifyImage(req: VerifyImageRequest): Promise<Verification
   try {
     source = await openImageSource(reference, req.registry);
     const resolved = await resolveImage(source, reference);
+    const cacheKey =
+      req.cache === undefined
+        ? undefined
+        : DecisionCache.key(
+            resolved.digest,
+            selectPolicies(resolved.name, req.policies).selected.map((p) => p.policy.contentHash),
+            req.cache.trustVersion,
+          );
+    const hit = cacheKey === undefined ? undefined : req.cache?.store.get(cacheKey);
+    if (hit !== undefined) return { ...hit, image: req.image, pinned: resolved.pinned, cached: true };
     const found = await discoverSignatures(source, resolved.digest, req.discovery);
     const decision = evaluatePolicies({
       image: resolved.name,
@@ -111,7 +126,7 @@ export async function verifyImage(req: VerifyImageRequest): Promise<Verification
     }
     let code = decision.allowed ? decision.code : primaryReason(decision);
     if (!decision.allowed && found.candidates.length === 0) code = found.rejected[0]?.code ?? 'NO_SIGNATURES';
-    return {
+    const outcome: VerificationOutcome = {
       ...base,
       notes: [...new Set(notes)],
       allowed: decision.allowed,
@@ -128,6 +143,10 @@ export async function verifyImage(req: VerifyImageRequest): Promise<Verification
       rejected: found.rejected,
       attestations: found.attestations,
     };
+    // Only clean allows are cached: a warn-mode allow carries warnings worth recomputing.
+    if (cacheKey !== undefined && outcome.allowed && outcome.code === null)
+      req.cache?.store.set(cacheKey, outcome);
+    return outcome;
   } catch (e: unknown) {
     if (!isCountersignError(e) || errorClassOf(e.code) === 'usage') throw e;
     return { ...base, allowed: false, code: e.code, explanation: `denied: ${e.message} [${e.code}]` };
