@@ -7,7 +7,7 @@ import { CountersignError } from '../../src/errors.ts';
 function verify(argv: string[]): VerifyCommand {
   const c: ShimCommand = parseCosignArgs(argv);
   assert.equal(c.kind, 'verify');
-  return c as VerifyCommand;
+  return c;
 }
 
 function refused(argv: string[], pattern: RegExp): void {
