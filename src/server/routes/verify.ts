@@ -1,0 +1,307 @@
+/**
+ * POST /v1/verify: one decision, recorded before it is answered (DESIGN.md step 7). A deny is a
+ * normal 200 answer; when the entry cannot be written the answer is 503 and never an allow.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppendResult, JsonObject, JsonValue } from '../../audit/index.ts';
+import { verifyImage } from '../../decision/verify-image.ts';
+import type { VerificationOutcome } from '../../decision/verify-image.ts';
+import { CountersignError, errorClassOf, isCountersignError, toCountersignError } from '../../errors.ts';
+import type { BoundPolicy, PolicyOutcome } from '../../policy/index.ts';
+import type { Appliance } from '../appliance.ts';
+import { errorResponses } from '../errors.ts';
+
+export interface VerifyBody {
+  readonly image: string;
+  readonly policy?: string;
+  readonly context?: { readonly caller?: string; readonly taskId?: string; readonly module?: string };
+}
+
+const contextString = { type: 'string', minLength: 1, maxLength: 256 } as const;
+
+const bodySchema = {
+  type: 'object',
+  required: ['image'],
+  additionalProperties: false,
+  properties: {
+    image: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      description: 'host/repo:tag, host/repo@sha256:..., or oci:DIR[:tag|@digest] inside a layout root',
+    },
+    policy: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+      description: 'A policy the image must pass in addition to every policy matching it',
+    },
+    context: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'What the caller says about the request; recorded apart from server time. No patient data.',
+      properties: { caller: contextString, taskId: contextString, module: contextString },
+    },
+  },
+} as const;
+
+const reasonSchema = {
+  type: 'object',
+  required: ['code', 'detail'],
+  additionalProperties: false,
+  properties: {
+    code: { type: 'string' },
+    detail: { type: 'string' },
+    signatureId: { type: ['string', 'null'] },
+  },
+} as const;
+
+const responseSchema = {
+  type: 'object',
+  required: ['allowed', 'code', 'explanation', 'image', 'digest', 'pinned', 'policies', 'receipt'],
+  additionalProperties: false,
+  properties: {
+    allowed: { type: 'boolean' },
+    code: { type: ['string', 'null'], description: 'Reason code of a denial; null for an allow' },
+    explanation: { type: 'string' },
+    image: { type: 'string' },
+    digest: { type: ['string', 'null'], description: 'The resolved digest: run this, not the tag' },
+    pinned: { type: ['string', 'null'], description: 'name@sha256:...' },
+    policies: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'contentHash', 'mode', 'passed', 'explanation', 'signers'],
+        properties: {
+          name: { type: 'string' },
+          contentHash: { type: 'string' },
+          mode: { type: 'string', enum: ['enforce', 'warn'] },
+          passed: { type: 'boolean' },
+          code: { type: ['string', 'null'] },
+          satisfied: { type: 'integer' },
+          threshold: { type: 'integer' },
+          explanation: { type: 'string' },
+          signers: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['name', 'satisfied', 'by', 'reasons'],
+              properties: {
+                name: { type: 'string' },
+                required: { type: 'boolean' },
+                satisfied: { type: 'boolean' },
+                by: {
+                  type: ['object', 'null'],
+                  additionalProperties: false,
+                  properties: { signatureId: { type: 'string' }, identity: { type: 'string' } },
+                },
+                reasons: { type: 'array', items: reasonSchema },
+              },
+            },
+          },
+        },
+      },
+    },
+    signatures: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { id: { type: 'string' }, format: { type: 'string' } },
+      },
+    },
+    rejected: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { id: { type: 'string' }, code: { type: 'string' }, detail: { type: 'string' } },
+      },
+    },
+    attestations: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { id: { type: 'string' }, predicateType: { type: 'string' } },
+      },
+    },
+    notes: { type: 'array', items: { type: 'string' } },
+    warnings: { type: 'array', items: { type: 'string' } },
+    receipt: { $ref: 'Receipt#' },
+  },
+} as const;
+
+export const receiptSchema = {
+  $id: 'Receipt',
+  type: 'object',
+  required: ['index', 'checkpoint', 'inclusionProof'],
+  additionalProperties: false,
+  description: 'The audit entry of this answer: its index, the signed checkpoint including it, and the proof',
+  properties: {
+    index: { type: 'integer' },
+    checkpoint: { type: 'string', description: 'C2SP signed note (tlog-checkpoint)' },
+    inclusionProof: {
+      type: 'object',
+      required: ['leafIndex', 'treeSize', 'hashes'],
+      additionalProperties: false,
+      properties: {
+        leafIndex: { type: 'integer' },
+        treeSize: { type: 'integer' },
+        hashes: { type: 'array', items: { type: 'string', description: 'base64' } },
+      },
+    },
+  },
+} as const;
+
+export function receiptOf(r: AppendResult): JsonObject {
+  return {
+    index: r.index,
+    checkpoint: r.checkpoint,
+    inclusionProof: {
+      leafIndex: r.inclusionProof.leafIndex,
+      treeSize: r.inclusionProof.treeSize,
+      hashes: r.inclusionProof.hashes.map((h) => Buffer.from(h).toString('base64')),
+    },
+  };
+}
+
+/**
+ * The policies to evaluate. Naming a policy adds it to those the image must pass (its patterns
+ * set aside); it never removes one, so a caller cannot pick a weaker policy than the image's own.
+ */
+export function policiesFor(all: readonly BoundPolicy[], name: string | undefined): readonly BoundPolicy[] {
+  if (name === undefined) return all;
+  const named = all.find((b) => b.policy.name === name);
+  if (named === undefined) throw new CountersignError('REQUEST_INVALID', `no policy named ${name}`);
+  return all.map((b) => (b === named ? { policy: { ...b.policy, images: ['**'] }, trust: b.trust } : b));
+}
+
+function policyRecord(p: PolicyOutcome): JsonObject {
+  return {
+    name: p.name,
+    contentHash: p.contentHash,
+    source: p.source,
+    mode: p.mode,
+    passed: p.passed,
+    code: p.code,
+    satisfied: p.satisfied,
+    threshold: p.threshold,
+    signers: p.signers.map((s) => ({
+      name: s.name,
+      required: s.required,
+      satisfied: s.satisfied,
+      by: s.by === null ? null : { signatureId: s.by.signatureId, identity: s.by.identityKey },
+      reasons: s.reasons.map((r) => ({ code: r.code, signatureId: r.signatureId, detail: r.detail })),
+    })),
+  };
+}
+
+/** The audit payload of a decision: what, under which versions, and why. No patient data. */
+export function decisionPayload(
+  outcome: VerificationOutcome,
+  body: VerifyBody,
+  configVersion: string,
+): JsonObject {
+  const context: Record<string, JsonValue> = {};
+  for (const k of ['caller', 'taskId', 'module'] as const) {
+    const v = body.context?.[k];
+    if (v !== undefined) context[k] = v;
+  }
+  return {
+    decision: outcome.allowed ? 'allow' : 'deny',
+    code: outcome.code,
+    explanation: outcome.explanation,
+    image: outcome.image,
+    digest: outcome.digest ?? null,
+    pinned: outcome.pinned ?? null,
+    requestedPolicy: body.policy ?? null,
+    context,
+    policies: (outcome.decision?.policies ?? []).map(policyRecord),
+    usedDefaultPolicy: outcome.decision?.usedDefaultPolicy ?? false,
+    signatures: outcome.signatures.map((s) => ({ id: s.id, format: s.format })),
+    rejected: outcome.rejected.map((r) => ({ id: r.id, code: r.code })),
+    configVersion,
+  };
+}
+
+export function verifyRoutes(appliance: Appliance): FastifyPluginAsync {
+  return async (app) => {
+    app.post<{ Body: VerifyBody }>(
+      '/v1/verify',
+      {
+        config: { access: 'verify' },
+        schema: {
+          summary: 'Decide whether an image may run; the answer carries its audit receipt',
+          body: bodySchema,
+          response: { 200: responseSchema, ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const started = performance.now();
+        const state = appliance.current();
+        const body = request.body;
+        const policies = policiesFor(state.config.policies, body.policy);
+        let outcome: VerificationOutcome;
+        try {
+          outcome = await verifyImage({
+            image: body.image,
+            policies,
+            registry: state.registry,
+            discovery: { maxSignatureBlobBytes: state.config.settings.limits.maxSignatureBytes, maxAttachments: 64 },
+            layoutRoots: state.layoutRoots,
+          });
+        } catch (e: unknown) {
+          if (isCountersignError(e) && errorClassOf(e.code) === 'usage') throw e;
+          // Anything else is a failure of ours: fail closed, and still on the record.
+          request.log.error({ err: e }, 'verification failed unexpectedly');
+          const err = toCountersignError(e);
+          outcome = {
+            allowed: false,
+            code: err.code,
+            explanation: `denied: verification failed [${err.code}]`,
+            image: body.image,
+            signatures: [],
+            rejected: [],
+            attestations: [],
+            notes: [],
+          };
+        }
+        const policyNames = (outcome.decision?.policies ?? []).map((p) => p.name);
+        const principal = request.principal;
+        let receipt: AppendResult;
+        try {
+          receipt = appliance.record({
+            kind: 'decision',
+            actor: principal?.name ?? 'anonymous',
+            payload: decisionPayload(outcome, body, state.config.version),
+          });
+        } catch (e: unknown) {
+          appliance.metrics.decision('unrecorded', policyNames, (performance.now() - started) / 1000);
+          request.log.error({ err: e }, 'decision could not be recorded: answering 503');
+          throw new CountersignError('AUDIT_UNAVAILABLE', 'the decision could not be recorded; nothing is allowed');
+        }
+        appliance.metrics.decision(outcome.allowed ? 'allow' : 'deny', policyNames, (performance.now() - started) / 1000);
+        return reply.send({
+          allowed: outcome.allowed,
+          code: outcome.code,
+          explanation: outcome.explanation,
+          image: outcome.image,
+          digest: outcome.digest ?? null,
+          pinned: outcome.pinned ?? null,
+          policies: (outcome.decision?.policies ?? []).map((p) => ({
+            ...policyRecord(p),
+            explanation: p.explanation,
+          })),
+          signatures: outcome.signatures,
+          rejected: outcome.rejected,
+          attestations: outcome.attestations,
+          notes: outcome.notes,
+          warnings: outcome.decision?.warnings ?? [],
+          receipt: receiptOf(receipt),
+        });
+      },
+    );
+  };
+}
