@@ -4,7 +4,7 @@
  * No file system here; the caller hands over the bytes and a resolver for keys and trust roots.
  */
 import { createHash } from 'node:crypto';
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { CST, Lexer, LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { Node } from 'yaml';
 import { CountersignError } from '../errors.ts';
 import { policyProblems } from './checks.ts';
@@ -24,6 +24,14 @@ import { formatProblem } from './types.ts';
 
 /** Policy files are small; anything bigger is a mistake (or an attack on the parser). */
 export const MAX_POLICY_BYTES = 256 * 1024;
+
+/**
+ * A policy nests about five levels deep. yaml's composer recurses once per level and slows down
+ * with depth, so a file of 100k `[` takes seconds and ends in a stack overflow: refuse deep nesting
+ * before composing. (Aliases are never expanded: the reader walks the AST and refuses them, so
+ * yaml's toJS-only `maxAliasCount` has nothing to guard here.)
+ */
+export const MAX_POLICY_NESTING = 32;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/u;
 const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/u;
@@ -233,6 +241,8 @@ export function lintPolicy(file: string, bytes: Uint8Array, resolver: PolicyReso
   } catch {
     return fail('file is not valid UTF-8');
   }
+  const deep = tooDeepAt(text);
+  if (deep !== undefined) return fail(`YAML nesting deeper than ${MAX_POLICY_NESTING} levels`, deep);
   const counter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false });
   if (!Array.isArray(docs) || docs.length === 0) return fail('file holds no policy');
@@ -264,6 +274,43 @@ export function lintPolicy(file: string, bytes: Uint8Array, resolver: PolicyReso
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   if (problems.length > 0 || draft === undefined) return { problems };
   return { policy: { ...draft, contentHash: policyContentHash(bytes) }, problems: [] };
+}
+
+/**
+ * The line where nesting first exceeds the limit, found with yaml's own lexer (linear, iterative,
+ * so quoted and plain scalars are told apart exactly as the parser will). Depth is the number of
+ * open flow collections plus the block indicators (`-`, `?`, `:`) written on one line, which bounds
+ * compact nesting such as `- - - x`; indentation-only nesting is bounded by MAX_POLICY_BYTES.
+ */
+function tooDeepAt(text: string): number | undefined {
+  let line = 1;
+  let flow = 0;
+  let compact = 0;
+  for (const token of new Lexer().lex(text)) {
+    switch (CST.tokenType(token)) {
+      case 'flow-map-start':
+      case 'flow-seq-start':
+        flow++;
+        break;
+      case 'flow-map-end':
+      case 'flow-seq-end':
+        flow = Math.max(0, flow - 1);
+        break;
+      case 'seq-item-ind':
+      case 'explicit-key-ind':
+      case 'map-value-ind':
+        if (flow === 0) compact++;
+        break;
+      default:
+        break;
+    }
+    if (flow + compact > MAX_POLICY_NESTING) return line;
+    for (let i = token.indexOf('\n'); i !== -1; i = token.indexOf('\n', i + 1)) {
+      line++;
+      compact = 0;
+    }
+  }
+  return undefined;
 }
 
 /** The policy in a file, or CountersignError('POLICY_INVALID') listing every problem. */
