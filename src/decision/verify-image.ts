@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs';
 import { CountersignError, isCountersignError, errorClassOf } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { openImageSource, parseReference } from '../oci/index.ts';
-import type { ImageReference, RegistryOptions } from '../oci/index.ts';
+import type { ImageReference, ImageSource, RegistryClient, RegistryOptions } from '../oci/index.ts';
 import { evaluatePolicies, selectPolicies } from '../policy/index.ts';
 import type { BoundPolicy, Decision } from '../policy/index.ts';
 import { discoverSignatures } from '../signature/discover.ts';
@@ -21,6 +21,8 @@ export interface VerifyImageRequest {
   readonly image: string;
   readonly policies: readonly BoundPolicy[];
   readonly registry: RegistryOptions;
+  /** A long-lived client (the appliance's): connections and bearer tokens are reused across calls. */
+  readonly client?: RegistryClient;
   readonly discovery: DiscoveryOptions;
   /** When set, `oci:` layouts are readable only inside these directories. */
   readonly layoutRoots?: readonly string[];
@@ -91,9 +93,15 @@ export async function verifyImage(req: VerifyImageRequest): Promise<Verification
   const now = req.now ?? new Date();
   const notes: string[] = [];
   const base = { image: req.image, signatures: [], rejected: [], attestations: [], notes };
-  let source: Awaited<ReturnType<typeof openImageSource>> | undefined;
+  let owned: Awaited<ReturnType<typeof openImageSource>> | undefined;
   try {
-    source = await openImageSource(reference, req.registry);
+    let source: ImageSource;
+    if (reference.kind === 'registry' && req.client !== undefined) {
+      source = req.client.source(reference);
+    } else {
+      owned = await openImageSource(reference, req.registry);
+      source = owned;
+    }
     const resolved = await resolveImage(source, reference);
     const cacheKey =
       req.cache === undefined
@@ -151,7 +159,7 @@ export async function verifyImage(req: VerifyImageRequest): Promise<Verification
     if (!isCountersignError(e) || errorClassOf(e.code) === 'usage') throw e;
     return { ...base, allowed: false, code: e.code, explanation: `denied: ${e.message} [${e.code}]` };
   } finally {
-    await source?.close();
+    await owned?.close();
   }
 }
 
