@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import { CountersignError } from '../errors.ts';
 import { TOKEN_NAME, generateToken, isRole, parseToken, presentedTokenId, secretMatches } from './token.ts';
-import type { Role } from './token.ts';
+import type { NewToken, Role } from './token.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tokens (
@@ -54,8 +54,14 @@ export type Authentication =
     };
 
 export interface TokenStore {
-  /** Registers a caller; the returned token is the only copy of its secret. */
-  create(input: { name: string; role: Role; createdBy: string }): { record: TokenRecord; token: string };
+  /**
+   * Registers a caller; the returned token is the only copy of its secret. `fresh` lets the caller
+   * generate the token first (to record its id in the audit trail before it exists).
+   */
+  create(
+    input: { name: string; role: Role; createdBy: string },
+    fresh?: NewToken,
+  ): { record: TokenRecord; token: string };
   list(): readonly TokenRecord[];
   byName(name: string): TokenRecord | undefined;
   revoke(name: string, by: string): TokenRecord;
@@ -128,12 +134,11 @@ export function openTokenStore(path: string, options: TokenStoreOptions = {}): T
   );
 
   return {
-    create({ name, role, createdBy }) {
+    create({ name, role, createdBy }, fresh = generateToken()) {
       checkTokenName(name);
       if (byName.get(name) !== undefined) {
         throw new CountersignError('USAGE', `a token named ${name} exists or existed: names are never reused`);
       }
-      const fresh = generateToken();
       insert.run({
         id: fresh.id,
         name,
