@@ -3,17 +3,22 @@
  *   trust-root create --ca-chain PEM [--rekor-key PEM] [--ctlog-key PEM] [--tsa-chain PEM]
  *                     [--valid-from ISO] --out FILE
  *   trust-root check FILE        validate a trusted_root.json and print what it holds
+ *   trust-root import-tuf DIR --root PINNED_ROOT_JSON --out FILE [--cache DIR]
+ *                                verify a TUF repository snapshot on disk and import its
+ *                                trusted_root.json (never fetches anything)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CountersignError, exitCodeFor } from '../errors.ts';
 import { createTrustedRoot, loadTrustRootFile } from '../trust/index.ts';
+import { importTrustedRootFromTuf } from '../trust/tuf-import.ts';
 import type { CliIO } from './io.ts';
 
 const USAGE = `usage: countersign trust-root create --ca-chain PEM [--rekor-key PEM] [--ctlog-key PEM]
                                      [--tsa-chain PEM] [--valid-from ISO] --out FILE
        countersign trust-root check FILE
+       countersign trust-root import-tuf DIR --root PINNED_ROOT_JSON --out FILE [--cache DIR]
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -25,6 +30,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         return create(rest, io);
       case 'check':
         return check(rest, io);
+      case 'import-tuf':
+        return await importTuf(rest, io);
       case '--help':
       case '-h':
         io.stdout(USAGE);
@@ -92,6 +99,46 @@ function check(args: string[], io: CliIO): number {
       `  certificate authorities: ${root.hasCertificateAuthorities ? 'yes' : 'no'}, tlogs: ${root.hasTlogs ? 'yes' : 'no'}, ` +
       `ctlogs: ${root.hasCtlogs ? 'yes' : 'no'}, timestamp authorities: ${root.hasTimestampAuthorities ? 'yes' : 'no'}` +
       `${root.caOnly ? ' (CA only: certificates checked at the current time)' : ''}\n`,
+  );
+  return 0;
+}
+
+async function importTuf(args: string[], io: CliIO): Promise<number> {
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        root: { type: 'string' },
+        out: { type: 'string' },
+        cache: { type: 'string' },
+      },
+    }));
+  } catch (e: unknown) {
+    return usageError(io, e instanceof Error ? e.message : String(e));
+  }
+  const [dir, ...extra] = positionals;
+  if (dir === undefined || extra.length > 0) return usageError(io, 'import-tuf takes exactly one DIR');
+  if (values.root === undefined || values.out === undefined)
+    return usageError(io, '--root and --out are required');
+  const result = await importTrustedRootFromTuf({
+    repositoryDir: resolve(io.cwd, dir),
+    pinnedRootPath: resolve(io.cwd, values.root),
+    outPath: resolve(io.cwd, values.out),
+    ...(values.cache !== undefined ? { cacheDir: resolve(io.cwd, values.cache) } : {}),
+  });
+  const c = result.counts;
+  io.stdout(
+    `imported trusted_root.json from TUF repository ${dir}\n` +
+      `  TUF root version ${result.rootVersion}, timestamp version ${result.timestampVersion}, ` +
+      `snapshot version ${result.snapshotVersion}, targets version ${result.targetsVersion}\n` +
+      `  trusted_root.json sha256 ${result.sha256} (${result.length} bytes)\n` +
+      `  certificate authorities: ${c.certificateAuthorities}, tlogs: ${c.tlogs}, ctlogs: ${c.ctlogs}, ` +
+      `timestamp authorities: ${c.timestampAuthorities}\n` +
+      `wrote ${values.out}\n`,
   );
   return 0;
 }

@@ -13,6 +13,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { CliIO } from '../../src/cli/io.ts';
+import { run } from '../../src/cli/trust-root.ts';
 import { isCountersignError } from '../../src/errors.ts';
 import { parseTrustedRoot } from '../../src/trust/index.ts';
 import { DirectoryFetcher, importTrustedRootFromTuf } from '../../src/trust/tuf-import.ts';
@@ -311,5 +313,69 @@ describe('DirectoryFetcher', () => {
       new DirectoryFetcher(dir).downloadBytes('file:///etc/passwd', 100_000),
       /outside the repository directory/,
     );
+  });
+});
+
+describe('countersign trust-root import-tuf', () => {
+  let dir: string;
+  let trustedRootBytes: Buffer;
+  let repo: TufRepository;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'countersign-tuf-cli-'));
+    const sigstore = await VirtualSigstore.create();
+    trustedRootBytes = Buffer.from(JSON.stringify(sigstore.trustedRoot()));
+    repo = new TufRepository();
+    repo.setTarget('trusted_root.json', trustedRootBytes);
+    writeFileSync(join(dir, 'pinned-root.json'), repo.pinnedRoot);
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function captureIO(): { io: CliIO; out: string[]; err: string[] } {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIO = {
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+      env: {},
+      cwd: dir,
+      version: 'test',
+    };
+    return { io, out, err };
+  }
+
+  it('imports from a relative DIR, prints versions, sha256 and counts, and refuses a rollback with exit 2', async () => {
+    repo.publish(join(dir, 'usb-old'));
+    repo.rotateRoot();
+    repo.publish(join(dir, 'usb-new'));
+    const args = (usb: string): string[] => [
+      'import-tuf',
+      usb,
+      '--root',
+      'pinned-root.json',
+      '--out',
+      'trust-root/public-good/trusted_root.json',
+    ];
+
+    const ok = captureIO();
+    assert.equal(await run(args('usb-new'), ok.io), 0, ok.err.join(''));
+    const sha256 = createHash('sha256').update(trustedRootBytes).digest('hex');
+    const text = ok.out.join('');
+    assert.match(text, /TUF root version 2, timestamp version 2, snapshot version 2, targets version 2/);
+    assert.match(text, new RegExp(`trusted_root\\.json sha256 ${sha256}`));
+    assert.match(text, /certificate authorities: 1, tlogs: 1, ctlogs: 1, timestamp authorities: 0/);
+    assert.deepEqual(readFileSync(join(dir, 'trust-root/public-good/trusted_root.json')), trustedRootBytes);
+    assert.ok(existsSync(join(dir, 'trust-root/public-good/.tuf-cache/root.json')));
+
+    const old = captureIO();
+    assert.equal(await run(args('usb-old'), old.io), 2);
+    assert.match(old.err.join(''), /rollback.*\[TRUST_ROOT_INVALID\]/);
+  });
+
+  it('answers a missing --root with a usage error', async () => {
+    const c = captureIO();
+    assert.equal(await run(['import-tuf', 'usb', '--out', 'x.json'], c.io), 2);
+    assert.match(c.err.join(''), /--root and --out are required \[USAGE\]/);
   });
 });
