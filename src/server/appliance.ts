@@ -287,8 +287,12 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
     try {
       if (req.content === null) {
         unlinkSync(file);
-        if (req.target === 'trust-root') rmdirSync(path.dirname(file));
-        syncDirectory(path.dirname(file));
+        if (req.target === 'trust-root') {
+          rmdirSync(path.dirname(file));
+          syncDirectory(path.dirname(path.dirname(file)));
+        } else {
+          syncDirectory(path.dirname(file));
+        }
       } else {
         writeAtomically(file, req.content);
       }
