@@ -7,7 +7,7 @@ import { isAbsolute, relative, resolve as resolvePath } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { CountersignError, isCountersignError, errorClassOf } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
-import { openImageSource, parseReference } from '../oci/index.ts';
+import { normalisedName, openImageSource, parseReference } from '../oci/index.ts';
 import type { ImageReference, ImageSource, RegistryClient, RegistryOptions } from '../oci/index.ts';
 import { evaluatePolicies, selectPolicies } from '../policy/index.ts';
 import type { BoundPolicy, Decision } from '../policy/index.ts';
@@ -102,16 +102,26 @@ export async function verifyImage(req: VerifyImageRequest): Promise<Verification
       owned = await openImageSource(reference, req.registry);
       source = owned;
     }
-    const resolved = await resolveImage(source, reference);
-    const cacheKey =
+    // A digest-pinned reference with a cached allow needs no I/O at all: the digest names the
+    // content, and the cache key binds the policies and trust that approved it.
+    const name = normalisedName(reference);
+    const keyFor = (digest: string): string | undefined =>
       req.cache === undefined
         ? undefined
         : DecisionCache.key(
-            resolved.digest,
-            selectPolicies(resolved.name, req.policies).selected.map((p) => p.policy.contentHash),
+            digest,
+            selectPolicies(name, req.policies).selected.map((p) => p.policy.contentHash),
             req.cache.trustVersion,
           );
-    const hit = cacheKey === undefined ? undefined : req.cache?.store.get(cacheKey);
+    if (reference.digest !== undefined) {
+      const pinnedKey = keyFor(reference.digest);
+      const early = pinnedKey === undefined ? undefined : req.cache?.store.get(pinnedKey);
+      if (early !== undefined) return { ...early, image: req.image, cached: true };
+    }
+    const resolved = await resolveImage(source, reference);
+    const cacheKey = keyFor(resolved.digest);
+    const hit =
+      reference.digest === undefined && cacheKey !== undefined ? req.cache?.store.get(cacheKey) : undefined;
     if (hit !== undefined) return { ...hit, image: req.image, pinned: resolved.pinned, cached: true };
     const found = await discoverSignatures(source, resolved.digest, req.discovery);
     const decision = evaluatePolicies({

@@ -6,7 +6,7 @@
 import { CountersignError, isCountersignError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { parseManifest } from '../oci/manifest.ts';
-import type { Descriptor, Digest, ImageSource } from '../oci/types.ts';
+import type { Descriptor, Digest, FetchedManifest, ImageSource } from '../oci/types.ts';
 import type { BundleSignature, SignatureCandidate } from '../verify/types.ts';
 import { classifyBundle } from './bundle-kind.ts';
 import {
@@ -63,8 +63,13 @@ export async function discoverSignatures(
   const rejected: RejectedAttachment[] = [];
   const attestations: AttestationInfo[] = [];
 
-  // 1. Legacy cosign: one manifest, one layer per signature.
+  // The two kinds of attachment are looked up concurrently: one round trip instead of two.
   const sigTag = signatureTag(digest);
+  const referrersLookup = lookUpReferrers(source, digest);
+  // Keep a rejection from surfacing as unhandled while the legacy lookup is awaited.
+  referrersLookup.catch(() => undefined);
+
+  // 1. Legacy cosign: one manifest, one layer per signature.
   const sigManifest = await source.getManifest(sigTag);
   if (sigManifest !== null) {
     try {
@@ -104,8 +109,7 @@ export async function discoverSignatures(
 
   // 2. Bundles: referrers API, else the fallback tag (entries not filtered by artifactType: older
   //    writers put the wrong one there).
-  let referrers = await source.getReferrers(digest);
-  referrers ??= await source.getManifest(referrersFallbackTag(digest));
+  const referrers = await referrersLookup;
   if (referrers !== null) {
     try {
       const index = parseManifest(referrers.bytes, referrers.mediaType);
@@ -129,6 +133,12 @@ export async function discoverSignatures(
     }
   }
   return { candidates, rejected, attestations };
+}
+
+/** The referrers API, else its fallback tag `sha256-<hex>` (OCI distribution-spec 1.1). */
+async function lookUpReferrers(source: ImageSource, digest: Digest): Promise<FetchedManifest | null> {
+  const referrers = await source.getReferrers(digest);
+  return referrers ?? (await source.getManifest(referrersFallbackTag(digest)));
 }
 
 async function readBlob(

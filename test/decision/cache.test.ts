@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { bindPolicy } from '../../src/config/load.ts';
@@ -34,6 +36,25 @@ describe('DecisionCache', () => {
       assert.equal(second.cached, true);
       assert.equal(second.digest, first.digest);
       assert.deepEqual(store.stats, { hits: 1, misses: 1 });
+    });
+  });
+
+  describe('when the reference is pinned by digest', () => {
+    it('answers a cached allow without reading the source at all', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'cs-cache-'));
+      await cp(path.join(fixtures, 'valid'), dir, { recursive: true });
+      const store = new DecisionCache<VerificationOutcome>({ ttlMs: 60_000, maxEntries: 10 });
+      const policies = [policyFor('cosign.pub')];
+      const image = `oci:${dir}@sha256:634a8f35b5f16dcf4aaa0822adc0b1964bb786fca12f6831de8ddc45e5986a00`;
+      const first = await verifyImage({ ...request, image, policies, cache: { store, trustVersion: 't1' } });
+      assert.equal(first.allowed, true);
+      // The layout's blobs are gone: only the cache can answer now.
+      await rm(path.join(dir, 'blobs'), { recursive: true });
+      const second = await verifyImage({ ...request, image, policies, cache: { store, trustVersion: 't1' } });
+      assert.equal(second.allowed, true);
+      assert.equal(second.cached, true);
+      const uncached = await verifyImage({ ...request, image, policies });
+      assert.equal(uncached.allowed, false);
     });
   });
 
