@@ -89,8 +89,11 @@ export class TufRepository {
   private readonly keys = new Map<TopLevelRole, TufKey>();
   private readonly targets = new Map<string, Buffer>();
   private version = 0;
+  /** Version-prefixed metadata and hash-prefixed targets (TUF 5.5.1, 5.6.1, 5.7.3); Sigstore's layout. */
+  readonly consistentSnapshot: boolean;
 
-  constructor() {
+  constructor(opts: { readonly consistentSnapshot?: boolean } = {}) {
+    this.consistentSnapshot = opts.consistentSnapshot ?? true;
     for (const role of TOP_LEVEL_ROLES) this.keys.set(role, generateTufKey());
     this.roots.push(serialize(this.buildRoot(1, [this.key('root')])));
   }
@@ -140,7 +143,7 @@ export class TufRepository {
     for (const [name, bytes] of this.targets) {
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       targets.addTarget(new TargetFile({ path: name, length: bytes.length, hashes: { sha256 } }));
-      const file = join(dir, 'targets', `${sha256}.${name}`);
+      const file = join(dir, 'targets', this.consistentSnapshot ? `${sha256}.${name}` : name);
       const override = opts.targetFileOverride?.name === name ? opts.targetFileOverride.bytes : undefined;
       writeFileSync(file, override ?? bytes);
       targetFiles.set(name, file);
@@ -148,7 +151,10 @@ export class TufRepository {
     const targetsMd = new Metadata(targets);
     targetsMd.sign(signerFor(opts.targetsSignedBy ?? this.key('targets')));
     const targetsBytes = serialize(targetsMd);
-    writeFileSync(join(dir, `${version}.targets.json`), targetsBytes);
+    writeFileSync(
+      join(dir, this.consistentSnapshot ? `${version}.targets.json` : 'targets.json'),
+      targetsBytes,
+    );
 
     const snapshotMd = new Metadata(
       new Snapshot({
@@ -160,7 +166,10 @@ export class TufRepository {
     );
     snapshotMd.sign(signerFor(this.key('snapshot')));
     const snapshotBytes = serialize(snapshotMd);
-    writeFileSync(join(dir, `${version}.snapshot.json`), snapshotBytes);
+    writeFileSync(
+      join(dir, this.consistentSnapshot ? `${version}.snapshot.json` : 'snapshot.json'),
+      snapshotBytes,
+    );
 
     const timestampMd = new Metadata(
       new Timestamp({
@@ -190,7 +199,7 @@ export class TufRepository {
       version,
       specVersion: '1.0.31',
       expires: iso(new Date(Date.now() + 365 * DAY)),
-      consistentSnapshot: true,
+      consistentSnapshot: this.consistentSnapshot,
     });
     for (const role of TOP_LEVEL_ROLES) root.addKey(this.key(role).key, role);
     const md = new Metadata(root);

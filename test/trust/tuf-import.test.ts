@@ -91,6 +91,21 @@ describe('importTrustedRootFromTuf', () => {
       assert.ok(existsSync(join(opts.outPath, '..', '.tuf-cache', 'timestamp.json')));
     });
 
+    it('reads a repository without consistent snapshots (snapshot.json, targets/trusted_root.json)', async () => {
+      const plain = new TufRepository({ consistentSnapshot: false });
+      plain.setTarget('trusted_root.json', trustedRootBytes);
+      writeFileSync(pinned, plain.pinnedRoot);
+      const published = plain.publish(fresh('repo'));
+      assert.ok(existsSync(join(published.dir, 'snapshot.json')));
+      assert.equal(
+        published.targetFiles.get('trusted_root.json'),
+        join(published.dir, 'targets', 'trusted_root.json'),
+      );
+      const opts = options(published.dir);
+      await importTrustedRootFromTuf(opts);
+      assert.deepEqual(readFileSync(opts.outPath), trustedRootBytes);
+    });
+
     it('follows a root rotation v1 to v2 signed by old and new keys', async () => {
       repo.rotateRoot({ rotateOnlineKeys: true });
       const { dir } = repo.publish(fresh('repo'));
