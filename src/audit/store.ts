@@ -502,7 +502,11 @@ export function appendAuditEntry(store: AuditStore, input: AppendInput): AppendR
 
 const MAX_PAGE = 1000;
 
-function listEntries(db: SqliteDatabase, query: ListQuery): ListResult {
+/**
+ * One page of entries matching `query`, on any connection (the store's, or a read-only one inside a
+ * read transaction, as exports use it). Keyset paging on `idx`: follow `nextCursor`.
+ */
+export function listEntries(db: SqliteDatabase, query: ListQuery): ListResult {
   const limit = query.limit ?? 100;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
     throw new CountersignError('REQUEST_INVALID', `limit must be 1 to ${MAX_PAGE}`);
