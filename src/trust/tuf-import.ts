@@ -156,7 +156,13 @@ export async function importTrustedRootFromTuf(options: TufImportOptions): Promi
     if (listedSha256.toLowerCase() !== sha256) {
       throw refused(repositoryDir, `${targetName} does not match its sha256 in the targets metadata`);
     }
-    const trustRoot = parseTrustedRootText(targetBytes.toString('utf8'), targetName);
+    let trustRoot: TrustRoot;
+    try {
+      trustRoot = parseTrustedRootText(targetBytes.toString('utf8'), targetName);
+    } catch (e: unknown) {
+      const detail = e instanceof Error ? e.message : String(e);
+      throw refused(repositoryDir, `the signed target is not a valid trusted root: ${detail}`, e);
+    }
 
     writeFileAtomic(outPath, targetBytes, 0o644);
     // Roots served during this import were all accepted (any rejection throws), so a later import

@@ -195,7 +195,10 @@ describe('importTrustedRootFromTuf', () => {
       );
       const { dir } = repo.publish(fresh('repo'));
       const opts = options(dir);
-      await assert.rejects(importTrustedRootFromTuf(opts), refusedWith(/tlogs\[0\]/));
+      await assert.rejects(
+        importTrustedRootFromTuf(opts),
+        refusedWith(/not a valid trusted root: .*tlogs\[0\]/),
+      );
       assert.equal(existsSync(opts.outPath), false);
     });
 
