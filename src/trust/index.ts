@@ -10,3 +10,10 @@ export {
 export type { CreateTrustedRootInput } from './create.ts';
 export { createTrustedRoot } from './create.ts';
 export { loadTrustRootDir, loadTrustRootFile, parseTrustedRootText } from './load.ts';
+export type { TufImportOptions, TufImportResult } from './tuf-import.ts';
+export {
+  DirectoryFetcher,
+  TRUSTED_ROOT_TARGET,
+  defaultTufCacheDir,
+  importTrustedRootFromTuf,
+} from './tuf-import.ts';
