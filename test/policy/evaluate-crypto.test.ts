@@ -163,8 +163,9 @@ describe('evaluatePolicies with real signatures', () => {
         assert.equal(d.explanation, `allowed: 2 of 3 signers, 2 needed (${pair.join(', ')})`);
         assert.deepEqual(satisfiedSigners(d), [...pair]);
         const p = d.policies[0];
-        assert.equal(p?.satisfied, 2);
-        for (const s of p?.signers ?? []) {
+        assert.ok(p);
+        assert.equal(p.satisfied, 2);
+        for (const s of p.signers) {
           if (!s.satisfied) continue;
           const material = keys.get(`${s.name}.pub`);
           assert.equal(s.by?.identityKey, `key:${material?.fingerprint ?? ''}`);
@@ -281,13 +282,16 @@ ${unsafe ? 'allowUnsafeOverlappingSigners: true\n' : ''}`;
       const d = evaluate([bound], [certSig('sig#0', qaLeaf), certSig('sig#1', qaLeaf)]);
       assert.equal(d.allowed, false);
       assert.equal(d.code, 'THRESHOLD_NOT_MET');
-      assert.equal(d.policies[0]?.satisfied, 1);
+      const outcome = d.policies[0];
+      assert.ok(outcome);
+      assert.equal(outcome.satisfied, 1);
       // Ties go to the first signer by name, so the answer never depends on discovery order.
-      const [hospital, anyQa] = d.policies[0]?.signers ?? [];
-      assert.equal(anyQa?.by?.identityKey, 'cert:["qa@hospital.example",null]');
-      assert.equal(hospital?.satisfied, false);
+      const [hospital, anyQa] = outcome.signers;
+      assert.ok(hospital && anyQa);
+      assert.equal(anyQa.by?.identityKey, 'cert:["qa@hospital.example",null]');
+      assert.equal(hospital.satisfied, false);
       assert.ok(
-        hospital?.reasons.some(
+        hospital.reasons.some(
           (r) => r.code === 'NOT_APPLICABLE' && /already counts for signer any-qa/.test(r.detail),
         ),
       );
