@@ -11,5 +11,11 @@ export {
   roleAllows,
   secretMatches,
 } from './token.ts';
-export type { Authentication, RefusalReason, TokenRecord, TokenStore, TokenStoreOptions } from './token-store.ts';
+export type {
+  Authentication,
+  RefusalReason,
+  TokenRecord,
+  TokenStore,
+  TokenStoreOptions,
+} from './token-store.ts';
 export { checkTokenName, openTokenStore } from './token-store.ts';

@@ -137,7 +137,10 @@ export function openTokenStore(path: string, options: TokenStoreOptions = {}): T
     create({ name, role, createdBy }, fresh = generateToken()) {
       checkTokenName(name);
       if (byName.get(name) !== undefined) {
-        throw new CountersignError('USAGE', `a token named ${name} exists or existed: names are never reused`);
+        throw new CountersignError(
+          'USAGE',
+          `a token named ${name} exists or existed: names are never reused`,
+        );
       }
       insert.run({
         id: fresh.id,
@@ -169,14 +172,17 @@ export function openTokenStore(path: string, options: TokenStoreOptions = {}): T
       const parsed = parseToken(token);
       if (parsed === undefined) {
         const tokenId = presentedTokenId(token);
-        return tokenId === undefined ? { ok: false, reason: 'malformed' } : { ok: false, reason: 'malformed', tokenId };
+        return tokenId === undefined
+          ? { ok: false, reason: 'malformed' }
+          : { ok: false, reason: 'malformed', tokenId };
       }
       const row = byId.get(parsed.id);
       if (row === undefined) return { ok: false, reason: 'unknown', tokenId: parsed.id };
       if (!secretMatches(parsed.secret, row.secret_hash)) {
         return { ok: false, reason: 'mismatch', tokenId: parsed.id, name: row.name };
       }
-      if (row.revoked_at !== null) return { ok: false, reason: 'revoked', tokenId: parsed.id, name: row.name };
+      if (row.revoked_at !== null)
+        return { ok: false, reason: 'revoked', tokenId: parsed.id, name: row.name };
       return { ok: true, record: recordFromRow(row) };
     },
     probeWritable() {

@@ -77,7 +77,11 @@ function processSignals(): ServeSignals {
   };
 }
 
-export async function run(args: string[], io: CliIO, signals: ServeSignals = processSignals()): Promise<number> {
+export async function run(
+  args: string[],
+  io: CliIO,
+  signals: ServeSignals = processSignals(),
+): Promise<number> {
   const v = parse(args);
   if (v.help === true) {
     io.stdout(USAGE);

@@ -69,7 +69,14 @@ function formatRecord(r: TokenRecord): string {
   return `${r.name.padEnd(24)} ${r.role.padEnd(9)} ${r.id}  created ${r.createdAt} by ${r.createdBy}  ${revoked}`;
 }
 
-export async function run(args: string[], io: CliIO): Promise<number> {
+export function run(args: string[], io: CliIO): Promise<number> {
+  // Everything below is synchronous (SQLite); a throw rejects the promise like in other commands.
+  return new Promise((resolve) => {
+    resolve(runSync(args, io));
+  });
+}
+
+function runSync(args: string[], io: CliIO): number {
   const { values: v, positionals } = parse(args);
   if (v.help === true) {
     io.stdout(USAGE);
@@ -90,7 +97,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         if (name === undefined) throw usage('--name is required');
         if (role === undefined || !isRole(role)) throw usage('--role must be verifier, auditor or admin');
         if (data.tokens.byName(name) !== undefined) {
-          throw new CountersignError('USAGE', `a token named ${name} exists or existed: names are never reused`);
+          throw new CountersignError(
+            'USAGE',
+            `a token named ${name} exists or existed: names are never reused`,
+          );
         }
         const fresh = generateToken();
         // Recorded before it exists: a token the trail does not know of is never issued.
@@ -127,7 +137,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         if (name === undefined) throw usage('--name is required');
         const existing = data.tokens.byName(name);
         if (existing === undefined) throw new CountersignError('NOT_FOUND', `no token named ${name}`);
-        if (existing.revokedAt !== null) throw new CountersignError('USAGE', `token ${name} is already revoked`);
+        if (existing.revokedAt !== null)
+          throw new CountersignError('USAGE', `token ${name} is already revoked`);
         const entry = data.audit.append({
           kind: 'config-change',
           actor,

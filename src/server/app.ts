@@ -4,7 +4,7 @@
  */
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 'node:https';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { pino } from 'pino';
 import type { DestinationStream, Logger, LevelWithSilent } from 'pino';
 import type { Appliance } from './appliance.ts';
@@ -31,7 +31,9 @@ export const REDACT_PATHS = [
   '*.secret',
 ];
 
-export function createLogger(options: { level?: LevelWithSilent; destination?: DestinationStream } = {}): Logger {
+export function createLogger(
+  options: { level?: LevelWithSilent; destination?: DestinationStream } = {},
+): Logger {
   return pino(
     {
       level: options.level ?? 'info',
@@ -63,12 +65,8 @@ export const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { appliance
       version: appliance.softwareVersion,
       components: { Error: errorSchema, Receipt: receiptSchema, AuditEntry: entrySchema },
     }));
-  app.get(
-    '/openapi.json',
-    { config: { access: 'open' }, schema: { hide: true } },
-    async () => openApi(),
-  );
-  app.get('/docs', { config: { access: 'open' }, schema: { hide: true } }, async (_request, reply) =>
+  app.get('/openapi.json', { config: { access: 'open' }, schema: { hide: true } }, () => openApi());
+  app.get('/docs', { config: { access: 'open' }, schema: { hide: true } }, (_request, reply) =>
     reply.type('text/html; charset=utf-8').send(docsPage(openApi())),
   );
 };

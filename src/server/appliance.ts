@@ -3,7 +3,16 @@
  * request sees one version from start to end), the audit trail, the token table and the metrics.
  * Configuration changes are validated on a staged copy, recorded, then written atomically.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+} from 'node:fs';
 import { openSync, closeSync, fsyncSync, writeSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -94,11 +103,7 @@ export interface ApplianceOptions {
   readonly metrics?: Metrics;
 }
 
-async function loadState(
-  dir: string,
-  extraRoots: readonly string[],
-  metrics: Metrics,
-): Promise<ConfigState> {
+async function loadState(dir: string, extraRoots: readonly string[], metrics: Metrics): Promise<ConfigState> {
   const config = loadConfiguration(dir);
   const registry = await registryOptionsFromSettings(config);
   const policyTexts = new Map<string, PolicyText>();
@@ -117,7 +122,12 @@ async function loadState(
   }
   return {
     config,
-    registry: { ...registry, onRequest: (event) => metrics.registryRequest(event) },
+    registry: {
+      ...registry,
+      onRequest: (event) => {
+        metrics.registryRequest(event);
+      },
+    },
     policyTexts,
     layoutRoots: [...config.settings.layoutRoots.map((r) => path.resolve(config.dir, r)), ...extraRoots],
     loadedAt: new Date().toISOString(),
@@ -308,7 +318,10 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
       } catch {
         // AUDIT_UNAVAILABLE below says enough.
       }
-      throw new CountersignError('INTERNAL', `configuration change recorded but not applied: ${describeError(e)}`);
+      throw new CountersignError(
+        'INTERNAL',
+        `configuration change recorded but not applied: ${describeError(e)}`,
+      );
     }
     return {
       ...base,

@@ -42,7 +42,12 @@ export function clientCertificateName(socket: unknown): string | undefined {
   return typeof cn === 'string' && cn !== '' ? cn : undefined;
 }
 
-type Refusal = { status: 401 | 403; reason: RefusalReason | 'forbidden'; actor: string; detail: Record<string, string> };
+type Refusal = {
+  status: 401 | 403;
+  reason: RefusalReason | 'forbidden';
+  actor: string;
+  detail: Record<string, string>;
+};
 
 function bearerToken(request: FastifyRequest): string | undefined | null {
   const header = request.headers.authorization;
@@ -62,7 +67,13 @@ function authenticate(appliance: Appliance, request: FastifyRequest): Principal 
     if (certName !== undefined) {
       const record = appliance.tokens.byName(certName);
       if (record !== undefined && record.revokedAt === null) {
-        return { name: record.name, role: record.role, tokenId: record.id, via: 'client-certificate', ...certPart };
+        return {
+          name: record.name,
+          role: record.role,
+          tokenId: record.id,
+          via: 'client-certificate',
+          ...certPart,
+        };
       }
       return {
         status: 401,
@@ -80,7 +91,13 @@ function authenticate(appliance: Appliance, request: FastifyRequest): Principal 
     const actor = result.name ?? (result.tokenId === undefined ? 'anonymous' : `token:${result.tokenId}`);
     return { status: 401, reason: result.reason, actor, detail };
   }
-  return { name: result.record.name, role: result.record.role, tokenId: result.record.id, via: 'token', ...certPart };
+  return {
+    name: result.record.name,
+    role: result.record.role,
+    tokenId: result.record.id,
+    via: 'token',
+    ...certPart,
+  };
 }
 
 /** Adds the access check to every route registered after it (in this plugin and its children). */

@@ -101,7 +101,10 @@ export function openApiDocument(
       security: r.access === 'open' ? [] : [{ bearer: [] }],
     };
     if (s['body'] !== undefined) {
-      op['requestBody'] = { required: true, content: { 'application/json': { schema: rewriteRefs(s['body']) } } };
+      op['requestBody'] = {
+        required: true,
+        content: { 'application/json': { schema: rewriteRefs(s['body']) } },
+      };
     }
     paths[path] = { ...(paths[path] ?? {}), [r.method.toLowerCase()]: op };
   }
@@ -123,11 +126,7 @@ export function openApiDocument(
 }
 
 function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;');
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 /** A readable page of the document: one table row per operation. */

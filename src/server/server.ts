@@ -68,9 +68,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             // With a client CA every client must present a certificate it issued (§11.10(h)).
             ...(tls.clientCa === undefined
               ? {}
-              : { ca: readTlsFile(configDir, tls.clientCa, 'clientCa'), requestCert: true, rejectUnauthorized: true }),
+              : {
+                  ca: readTlsFile(configDir, tls.clientCa, 'clientCa'),
+                  requestCert: true,
+                  rejectUnauthorized: true,
+                }),
           };
-    const created = await createApp({ appliance, logger: options.logger, ...(https === undefined ? {} : { https }) });
+    const created = await createApp({
+      appliance,
+      logger: options.logger,
+      ...(https === undefined ? {} : { https }),
+    });
     app = created;
     created.addHook('onClose', async () => {
       try {

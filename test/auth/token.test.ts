@@ -22,7 +22,7 @@ describe('tokens', () => {
       assert.match(t.token, /^cs_[0-9a-f]{16}_[0-9a-f]{64}$/);
       const parsed = parseToken(t.token);
       assert.equal(parsed?.id, t.id);
-      assert.ok(parsed !== undefined && secretMatches(parsed.secret, t.secretHash));
+      assert.ok(secretMatches(parsed.secret, t.secretHash));
     });
 
     it('rejects near misses', () => {
@@ -35,7 +35,10 @@ describe('tokens', () => {
 
   describe('when roles are checked', () => {
     it('lets only verifiers verify, auditors and admins read, admins change', () => {
-      const table = ROLES.map((r) => [r, ['verify', 'read', 'admin', 'open'].map((a) => roleAllows(r, a as 'verify'))]);
+      const table = ROLES.map((r) => [
+        r,
+        ['verify', 'read', 'admin', 'open'].map((a) => roleAllows(r, a as 'verify')),
+      ]);
       assert.deepEqual(table, [
         ['verifier', [true, false, false, true]],
         ['auditor', [false, true, false, true]],
@@ -66,7 +69,11 @@ describe('openTokenStore', () => {
         const row = db.prepare('SELECT * FROM tokens WHERE id = ?').get(record.id) as Record<string, unknown>;
         assert.ok(row);
         assert.ok(!JSON.stringify(row).includes(secret));
-        assert.ok(!Buffer.from(row['secret_hash'] as Buffer).toString('hex').includes(secret));
+        assert.ok(
+          !Buffer.from(row['secret_hash'] as Buffer)
+            .toString('hex')
+            .includes(secret),
+        );
       } finally {
         db.close();
       }
@@ -94,7 +101,11 @@ describe('openTokenStore', () => {
       const [, id] = token.split('_');
       assert.deepEqual(store.authenticate('nope'), { ok: false, reason: 'malformed' });
       const unknown = generateToken();
-      assert.deepEqual(store.authenticate(unknown.token), { ok: false, reason: 'unknown', tokenId: unknown.id });
+      assert.deepEqual(store.authenticate(unknown.token), {
+        ok: false,
+        reason: 'unknown',
+        tokenId: unknown.id,
+      });
       assert.deepEqual(store.authenticate(`cs_${id ?? ''}_${'1'.repeat(64)}`), {
         ok: false,
         reason: 'mismatch',
@@ -112,9 +123,15 @@ describe('openTokenStore', () => {
       const db = new Database(path.join(dir, 'audit.db'));
       try {
         assert.throws(() => db.prepare("DELETE FROM tokens WHERE name = 'x'").run(), /never deleted/);
-        assert.throws(() => db.prepare("UPDATE tokens SET role = 'admin' WHERE name = 'x'").run(), /only be revoked/);
+        assert.throws(
+          () => db.prepare("UPDATE tokens SET role = 'admin' WHERE name = 'x'").run(),
+          /only be revoked/,
+        );
         store.revoke('x', 'test');
-        assert.throws(() => db.prepare("UPDATE tokens SET revoked_at = NULL WHERE name = 'x'").run(), /only be revoked/);
+        assert.throws(
+          () => db.prepare("UPDATE tokens SET revoked_at = NULL WHERE name = 'x'").run(),
+          /only be revoked/,
+        );
       } finally {
         db.close();
       }

@@ -37,11 +37,21 @@ describe('countersign serve', () => {
       child = proc;
       let stdout = '';
       let stderr = '';
-      proc.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-      proc.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-      const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+      proc.stdout.on('data', (c: Buffer) => {
+        stdout += c.toString('utf8');
+      });
+      proc.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString('utf8');
+      });
+      const exited = new Promise<number | null>((resolve) => {
+        proc.on('exit', (code) => {
+          resolve(code);
+        });
+      });
       const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no listening line: ${stdout} ${stderr}`)), 20_000);
+        const timer = setTimeout(() => {
+          reject(new Error(`no listening line: ${stdout} ${stderr}`));
+        }, 20_000);
         const check = (): void => {
           const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
           if (m?.[1] !== undefined) {
@@ -50,7 +60,9 @@ describe('countersign serve', () => {
           }
         };
         proc.stdout.on('data', check);
-        void exited.then(() => reject(new Error(`exited early: ${stderr}`)));
+        void exited.then(() => {
+          reject(new Error(`exited early: ${stderr}`));
+        });
       });
       const health = await request(`${url}/healthz`);
       assert.equal(health.statusCode, 200);

@@ -44,7 +44,10 @@ describe('countersign token', () => {
       const lines = r.stdout.trimEnd().split('\n');
       const last = lines.at(-1) ?? '';
       assert.match(last, /^cs_[0-9a-f]{16}_[0-9a-f]{64}$/);
-      const data = openApplianceData({ dataDir: path.join(dir, 'config', 'data'), softwareVersion: '0.0.0-test' });
+      const data = openApplianceData({
+        dataDir: path.join(dir, 'config', 'data'),
+        softwareVersion: '0.0.0-test',
+      });
       try {
         const auth = data.tokens.authenticate(last);
         assert.ok(auth.ok);
@@ -78,18 +81,33 @@ describe('countersign token', () => {
   describe('when tokens are listed and revoked', () => {
     it('shows the revocation and records it', async () => {
       await token('create', '--config', 'config', '--name', 'quality', '--role', 'auditor');
-      const revoked = await token('revoke', '--config', 'config', '--name', 'quality', '--reason', 'left the team');
+      const revoked = await token(
+        'revoke',
+        '--config',
+        'config',
+        '--name',
+        'quality',
+        '--reason',
+        'left the team',
+      );
       assert.equal(revoked.exit, 0);
       const list = await token('list', '--config', 'config', '--json');
-      const records = JSON.parse(list.stdout) as { name: string; revokedAt: string | null; revokedBy: string }[];
+      const records = JSON.parse(list.stdout) as {
+        name: string;
+        revokedAt: string | null;
+        revokedBy: string;
+      }[];
       assert.equal(records[0]?.name, 'quality');
-      assert.notEqual(records[0]?.revokedAt, null);
-      assert.equal(records[0]?.revokedBy, 'cli:alice');
+      assert.notEqual(records[0].revokedAt, null);
+      assert.equal(records[0].revokedBy, 'cli:alice');
       await assert.rejects(
         token('revoke', '--config', 'config', '--name', 'quality'),
         (e: unknown) => e instanceof CountersignError && e.code === 'USAGE',
       );
-      const data = openApplianceData({ dataDir: path.join(dir, 'config', 'data'), softwareVersion: '0.0.0-test' });
+      const data = openApplianceData({
+        dataDir: path.join(dir, 'config', 'data'),
+        softwareVersion: '0.0.0-test',
+      });
       try {
         const entries = data.audit.listEntries({ kind: 'config-change' }).entries;
         const last = JSON.parse(entries.at(-1)?.payloadText ?? '{}') as Record<string, unknown>;

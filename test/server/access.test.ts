@@ -31,15 +31,35 @@ const ROUTES: readonly RouteCase[] = [
   {
     name: 'POST /v1/verify',
     allowed: 'verifier',
-    request: (env) => ({ method: 'POST', url: '/v1/verify', payload: { image: `oci:${path.join(env.layouts, 'img')}` } }),
+    request: (env) => ({
+      method: 'POST',
+      url: '/v1/verify',
+      payload: { image: `oci:${path.join(env.layouts, 'img')}` },
+    }),
   },
   { name: 'GET /v1/policies', allowed: 'reader', request: () => ({ method: 'GET', url: '/v1/policies' }) },
-  { name: 'GET /v1/policies/:name', allowed: 'reader', request: () => ({ method: 'GET', url: '/v1/policies/default' }) },
-  { name: 'GET /v1/trust-roots', allowed: 'reader', request: () => ({ method: 'GET', url: '/v1/trust-roots' }) },
+  {
+    name: 'GET /v1/policies/:name',
+    allowed: 'reader',
+    request: () => ({ method: 'GET', url: '/v1/policies/default' }),
+  },
+  {
+    name: 'GET /v1/trust-roots',
+    allowed: 'reader',
+    request: () => ({ method: 'GET', url: '/v1/trust-roots' }),
+  },
   { name: 'GET /v1/keys', allowed: 'reader', request: () => ({ method: 'GET', url: '/v1/keys' }) },
   { name: 'GET /v1/audit', allowed: 'reader', request: () => ({ method: 'GET', url: '/v1/audit' }) },
-  { name: 'GET /v1/audit/checkpoint', allowed: 'reader', request: () => ({ method: 'GET', url: '/v1/audit/checkpoint' }) },
-  { name: 'GET /v1/audit/entries/:index', allowed: 'reader', request: () => ({ method: 'GET', url: '/v1/audit/entries/0' }) },
+  {
+    name: 'GET /v1/audit/checkpoint',
+    allowed: 'reader',
+    request: () => ({ method: 'GET', url: '/v1/audit/checkpoint' }),
+  },
+  {
+    name: 'GET /v1/audit/entries/:index',
+    allowed: 'reader',
+    request: () => ({ method: 'GET', url: '/v1/audit/entries/0' }),
+  },
   {
     name: 'GET /v1/audit/consistency',
     allowed: 'reader',
@@ -54,7 +74,8 @@ const ROUTES: readonly RouteCase[] = [
       url: '/v1/policies/extra',
       payload: {
         reason: 'matrix',
-        content: 'name: extra\nimages: ["registry.example/extra/**"]\nsigners:\n  - { name: v, key: vendor.pub }\n',
+        content:
+          'name: extra\nimages: ["registry.example/extra/**"]\nsigners:\n  - { name: v, key: vendor.pub }\n',
       },
     }),
   },
@@ -66,7 +87,11 @@ const ROUTES: readonly RouteCase[] = [
   {
     name: 'PUT /v1/keys/:name',
     allowed: 'admin',
-    request: () => ({ method: 'PUT', url: '/v1/keys/extra.pub', payload: { reason: 'matrix', content: extraKey } }),
+    request: () => ({
+      method: 'PUT',
+      url: '/v1/keys/extra.pub',
+      payload: { reason: 'matrix', content: extraKey },
+    }),
   },
   {
     name: 'DELETE /v1/keys/:name',
@@ -139,7 +164,11 @@ describe('access control', () => {
   describe('when a request is refused', () => {
     it('records an auth-refused entry naming the token and the route, never the secret', async () => {
       const before = env.data.audit.size();
-      const res = await env.app.inject({ method: 'GET', url: '/v1/audit', headers: bearer(env.tokens.verifier) });
+      const res = await env.app.inject({
+        method: 'GET',
+        url: '/v1/audit',
+        headers: bearer(env.tokens.verifier),
+      });
       assert.equal(res.statusCode, 403);
       assert.equal(env.data.audit.size(), before + 1);
       const entry = env.data.audit.getEntry(before).entry;
@@ -184,7 +213,10 @@ describe('access control', () => {
       const before = env.data.audit.size();
       const res = await env.app.inject({ method: 'GET', url: '/v1/keys', headers: bearer(created.token) });
       assert.equal(res.statusCode, 401);
-      const payload = JSON.parse(env.data.audit.getEntry(before).entry.payloadText) as Record<string, unknown>;
+      const payload = JSON.parse(env.data.audit.getEntry(before).entry.payloadText) as Record<
+        string,
+        unknown
+      >;
       assert.equal(payload['reason'], 'revoked');
     });
 

@@ -60,7 +60,10 @@ describe('appliance app', () => {
       assert.deepEqual((await env.app.inject({ method: 'GET', url: '/healthz' })).json(), { status: 'ok' });
       const ready = await env.app.inject({ method: 'GET', url: '/readyz' });
       assert.equal(ready.statusCode, 200);
-      assert.equal(ready.json<{ configVersion: string }>().configVersion, env.appliance.current().config.version);
+      assert.equal(
+        ready.json<{ configVersion: string }>().configVersion,
+        env.appliance.current().config.version,
+      );
     });
   });
 
@@ -75,7 +78,11 @@ describe('appliance app', () => {
         payload: { image: `oci:${dir}` },
       });
       await env.app.inject({ method: 'GET', url: '/metrics' });
-      const res = await env.app.inject({ method: 'GET', url: '/metrics', headers: bearer(env.tokens.auditor) });
+      const res = await env.app.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: bearer(env.tokens.auditor),
+      });
       assert.equal(res.statusCode, 200);
       assert.match(res.headers['content-type'] ?? '', /^text\/plain; version=0\.0\.4/);
       assert.match(res.body, /^countersign_decisions_total\{outcome="allow"\} 1$/m);
@@ -91,7 +98,10 @@ describe('appliance app', () => {
     it('generates OpenAPI 3.1 from the route schemas, with bodies and responses', async () => {
       const doc = (await env.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
         openapi: string;
-        paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown>; 'x-access': string }>>;
+        paths: Record<
+          string,
+          Record<string, { requestBody?: unknown; responses: Record<string, unknown>; 'x-access': string }>
+        >;
       }>();
       assert.equal(doc.openapi, '3.1.0');
       const verify = doc.paths['/v1/verify']?.['post'];
@@ -126,11 +136,17 @@ describe('logging', () => {
           done();
         },
       });
-      const app = await createApp({ appliance: env.appliance, logger: createLogger({ level: 'trace', destination: sink }) });
+      const app = await createApp({
+        appliance: env.appliance,
+        logger: createLogger({ level: 'trace', destination: sink }),
+      });
       try {
         await app.inject({ method: 'GET', url: '/v1/keys', headers: bearer(env.tokens.admin) });
         await app.inject({ method: 'GET', url: '/v1/keys', headers: bearer(`${env.tokens.admin}x`) });
-        app.log.info({ req: { headers: { authorization: `Bearer ${env.tokens.admin}` } }, token: env.tokens.admin }, 'probe');
+        app.log.info(
+          { req: { headers: { authorization: `Bearer ${env.tokens.admin}` } }, token: env.tokens.admin },
+          'probe',
+        );
         assert.match(logged, /"msg":"probe"/);
         const secret = env.tokens.admin.split('_')[2] ?? 'missing';
         assert.ok(!logged.includes(secret), 'a token secret reached the log');

@@ -5,7 +5,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { entryLeafData, hashLeaf, openCheckpoint, verifyConsistency, verifyInclusion } from '../../src/audit/index.ts';
+import {
+  entryLeafData,
+  hashLeaf,
+  openCheckpoint,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../src/audit/index.ts';
 import type { AuditEntry } from '../../src/audit/index.ts';
 import { bearer, startTestApp, writeSignedLayout } from './fixtures.ts';
 import type { TestEnv } from './fixtures.ts';
@@ -66,12 +72,15 @@ describe('audit routes', () => {
       assert.equal(refused.length, 1);
       const byCaller = (await get('/v1/audit?caller=mercure')).json<{ entries: EntryJson[] }>().entries;
       assert.equal(byCaller.length, 5);
-      const byPolicy = (await get('/v1/audit?policy=default&decision=deny')).json<{ entries: EntryJson[] }>().entries;
+      const byPolicy = (await get('/v1/audit?policy=default&decision=deny')).json<{ entries: EntryJson[] }>()
+        .entries;
       assert.equal(byPolicy.length, 2);
     });
 
     it('filters by image and time range', async () => {
-      const image = (await get(`/v1/audit?image=${encodeURIComponent(`oci:${unsigned}`)}`)).json<{ entries: EntryJson[] }>();
+      const image = (await get(`/v1/audit?image=${encodeURIComponent(`oci:${unsigned}`)}`)).json<{
+        entries: EntryJson[];
+      }>();
       assert.equal(image.entries.length, 2);
       const future = (await get('/v1/audit?from=2999-01-01T00:00:00Z')).json<{ entries: EntryJson[] }>();
       assert.equal(future.entries.length, 0);
@@ -127,7 +136,12 @@ describe('audit routes', () => {
     });
 
     it('serves the checkpoint with the appliance public key', async () => {
-      const res = (await get('/v1/audit/checkpoint')).json<{ size: number; note: string; publicKey: string; origin: string }>();
+      const res = (await get('/v1/audit/checkpoint')).json<{
+        size: number;
+        note: string;
+        publicKey: string;
+        origin: string;
+      }>();
       assert.equal(res.size, env.data.audit.size());
       assert.equal(res.origin, env.data.origin);
       assert.equal(res.publicKey, env.data.key.publicKeyPem);
@@ -142,7 +156,10 @@ describe('audit routes', () => {
       const cp = openCheckpoint(res.checkpoint, env.data.key.publicKey);
       assert.equal(firstRoot.size, 3);
       assert.ok(res.hashes.length > 0);
-      assert.equal(verifyConsistency(firstRoot.size, latest.size, res.hashes.map(b64), firstRoot.root, cp.root), true);
+      assert.equal(
+        verifyConsistency(firstRoot.size, latest.size, res.hashes.map(b64), firstRoot.root, cp.root),
+        true,
+      );
       const beyond = await get(`/v1/audit/consistency?from=1&to=${latest.size + 5}`);
       assert.equal(beyond.statusCode, 400);
     });

@@ -43,7 +43,10 @@ describe('configuration routes', () => {
     it('writes the file, reloads, and records actor, reason, old and new content hashes', async () => {
       const file = path.join(env.configDir, 'policies', 'default.yaml');
       const oldText = readFileSync(file, 'utf8');
-      const res = await admin('PUT', '/v1/policies/default', { reason: 'CAPA-17: warn only', content: POLICY_V2 });
+      const res = await admin('PUT', '/v1/policies/default', {
+        reason: 'CAPA-17: warn only',
+        content: POLICY_V2,
+      });
       assert.equal(res.statusCode, 200, res.body);
       const body = res.json<{ changed: boolean; oldHash: string; newHash: string; index: number }>();
       assert.equal(body.changed, true);
@@ -66,9 +69,10 @@ describe('configuration routes', () => {
       }>();
       assert.equal(shown.content, POLICY_V2);
       assert.equal(shown.contentHash, hashOf(POLICY_V2));
-      assert.deepEqual(shown.history.map((h) => [h.index, h.oldHash, h.newHash, h.reason]), [
-        [body.index, hashOf(oldText), hashOf(POLICY_V2), 'CAPA-17: warn only'],
-      ]);
+      assert.deepEqual(
+        shown.history.map((h) => [h.index, h.oldHash, h.newHash, h.reason]),
+        [[body.index, hashOf(oldText), hashOf(POLICY_V2), 'CAPA-17: warn only']],
+      );
     });
 
     it('refuses a policy that does not lint with 400 POLICY_INVALID and writes nothing', async () => {
@@ -103,7 +107,10 @@ describe('configuration routes', () => {
 
     it('records a deletion with the old hash and a null new hash', async () => {
       const extra = 'name: extra\nimages: ["r.example/x/**"]\nsigners:\n  - { name: v, key: vendor.pub }\n';
-      assert.equal((await admin('PUT', '/v1/policies/extra', { reason: 'add', content: extra })).statusCode, 200);
+      assert.equal(
+        (await admin('PUT', '/v1/policies/extra', { reason: 'add', content: extra })).statusCode,
+        200,
+      );
       const res = await admin('DELETE', '/v1/policies/extra', { reason: 'retired' });
       assert.equal(res.statusCode, 200);
       const { payload } = lastEntry();
@@ -118,8 +125,13 @@ describe('configuration routes', () => {
   describe('when keys change', () => {
     it('adds a key and lists it with its fingerprint and content hash', async () => {
       const pem = p256Key().publicPem;
-      assert.equal((await admin('PUT', '/v1/keys/qa.pub', { reason: 'new signer', content: pem })).statusCode, 200);
-      const keys = (await read('/v1/keys')).json<{ keys: { name: string; contentHash: string; algorithm: string }[] }>();
+      assert.equal(
+        (await admin('PUT', '/v1/keys/qa.pub', { reason: 'new signer', content: pem })).statusCode,
+        200,
+      );
+      const keys = (await read('/v1/keys')).json<{
+        keys: { name: string; contentHash: string; algorithm: string }[];
+      }>();
       const qa = keys.keys.find((k) => k.name === 'qa.pub');
       assert.equal(qa?.contentHash, hashOf(pem));
       assert.equal(qa.algorithm, 'ecdsa-p256');
@@ -142,7 +154,10 @@ describe('configuration routes', () => {
 
   describe('when a trust root is uploaded', () => {
     it('refuses one that does not validate with 400 TRUST_ROOT_INVALID', async () => {
-      const res = await admin('PUT', '/v1/trust-roots/private', { reason: 'x', content: '{"mediaType":"nope"}' });
+      const res = await admin('PUT', '/v1/trust-roots/private', {
+        reason: 'x',
+        content: '{"mediaType":"nope"}',
+      });
       assert.equal(res.statusCode, 400);
       assert.equal(res.json<{ code: string }>().code, 'TRUST_ROOT_INVALID');
       assert.equal(existsSync(path.join(env.configDir, 'trust-root', 'private')), false);
@@ -185,10 +200,19 @@ describe('configuration routes', () => {
   describe('when policies are listed', () => {
     it('shows each policy with its content hash and the configuration version', async () => {
       const res = await read('/v1/policies');
-      const body = res.json<{ configVersion: string; policies: { name: string; contentHash: string; default: boolean }[] }>();
+      const body = res.json<{
+        configVersion: string;
+        policies: { name: string; contentHash: string; default: boolean }[];
+      }>();
       assert.equal(body.configVersion, env.appliance.current().config.version);
-      assert.deepEqual(body.policies.map((p) => [p.name, p.default]), [['default', true]]);
-      assert.equal(body.policies[0]?.contentHash, env.appliance.current().policyTexts.get('default')?.contentHash);
+      assert.deepEqual(
+        body.policies.map((p) => [p.name, p.default]),
+        [['default', true]],
+      );
+      assert.equal(
+        body.policies[0]?.contentHash,
+        env.appliance.current().policyTexts.get('default')?.contentHash,
+      );
     });
   });
 });

@@ -70,11 +70,18 @@ export function writeSignedLayout(
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: OCI_CONFIG, digest: put(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(layer), size: layer.length }],
+    layers: [
+      { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(layer), size: layer.length },
+    ],
   });
   const digest = put(manifest);
   const entries = [
-    { mediaType: OCI_MANIFEST, digest, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'latest' } },
+    {
+      mediaType: OCI_MANIFEST,
+      digest,
+      size: manifest.length,
+      annotations: { 'org.opencontainers.image.ref.name': 'latest' },
+    },
   ];
   if (signer !== null) {
     const payload = simpleSigningPayload(options.signedDigest ?? digest);
@@ -102,7 +109,10 @@ export function writeSignedLayout(
   mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
   for (const [d, b] of blobs) writeFileSync(path.join(dir, 'blobs', 'sha256', d.slice(7)), b);
   writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }));
+  writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }),
+  );
   return digest;
 }
 

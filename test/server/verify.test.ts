@@ -23,7 +23,11 @@ interface VerifyAnswer {
     passed: boolean;
     signers: { name: string; satisfied: boolean; reasons: { code: string }[] }[];
   }[];
-  receipt: { index: number; checkpoint: string; inclusionProof: { leafIndex: number; treeSize: number; hashes: string[] } };
+  receipt: {
+    index: number;
+    checkpoint: string;
+    inclusionProof: { leafIndex: number; treeSize: number; hashes: string[] };
+  };
 }
 
 describe('POST /v1/verify', () => {
@@ -48,7 +52,9 @@ describe('POST /v1/verify', () => {
       const dir = path.join(env.layouts, 'signed');
       const digest = writeSignedLayout(dir, env.key);
       const before = env.data.audit.size();
-      const res = await verify(`oci:${dir}`, { context: { caller: 'mercure-1', taskId: 't-42', module: 'algo' } });
+      const res = await verify(`oci:${dir}`, {
+        context: { caller: 'mercure-1', taskId: 't-42', module: 'algo' },
+      });
       assert.equal(res.statusCode, 200, res.body);
       const answer = res.json<VerifyAnswer>();
       assert.equal(answer.allowed, true);
@@ -56,7 +62,7 @@ describe('POST /v1/verify', () => {
       assert.equal(answer.digest, digest);
       assert.equal(answer.pinned, `oci:${dir}@${digest}`);
       assert.equal(answer.policies[0]?.name, 'default');
-      assert.equal(answer.policies[0]?.signers[0]?.satisfied, true);
+      assert.equal(answer.policies[0].signers[0]?.satisfied, true);
       assert.equal(env.data.audit.size(), before + 1);
       const entry = env.data.audit.getEntry(answer.receipt.index).entry;
       assert.equal(entry.kind, 'decision');
@@ -67,8 +73,8 @@ describe('POST /v1/verify', () => {
       assert.deepEqual(payload['context'], { caller: 'mercure-1', taskId: 't-42', module: 'algo' });
       assert.equal(payload['configVersion'], env.appliance.current().config.version);
       const policies = payload['policies'] as { contentHash: string; signers: { name: string }[] }[];
-      assert.equal(policies[0]?.contentHash, answer.policies[0]?.contentHash);
-      assert.equal(policies[0]?.signers[0]?.name, 'vendor');
+      assert.equal(policies[0]?.contentHash, answer.policies[0].contentHash);
+      assert.equal(policies[0].signers[0]?.name, 'vendor');
     });
 
     it('returns a receipt whose inclusion proof verifies against the signed checkpoint', async () => {
@@ -78,7 +84,9 @@ describe('POST /v1/verify', () => {
       for (let i = 0; i < 4; i++) await verify(`oci:${dir}`);
       const answer = (await verify(`oci:${dir}`)).json<VerifyAnswer>();
       const { receipt } = answer;
-      const checkpoint = openCheckpoint(receipt.checkpoint, env.data.key.publicKey, { origin: env.data.origin });
+      const checkpoint = openCheckpoint(receipt.checkpoint, env.data.key.publicKey, {
+        origin: env.data.origin,
+      });
       assert.equal(checkpoint.size, receipt.inclusionProof.treeSize);
       const entry = env.data.audit.getEntry(receipt.index).entry;
       // The leaf is recomputed from the stored row, not taken from the store's own hash.
@@ -86,12 +94,24 @@ describe('POST /v1/verify', () => {
       const hashes = receipt.inclusionProof.hashes.map((h) => new Uint8Array(Buffer.from(h, 'base64')));
       assert.ok(hashes.length > 0);
       assert.equal(
-        verifyInclusion(receipt.inclusionProof.leafIndex, receipt.inclusionProof.treeSize, leaf, hashes, checkpoint.root),
+        verifyInclusion(
+          receipt.inclusionProof.leafIndex,
+          receipt.inclusionProof.treeSize,
+          leaf,
+          hashes,
+          checkpoint.root,
+        ),
         true,
       );
       const tampered = hashLeaf(new TextEncoder().encode('another entry'));
       assert.equal(
-        verifyInclusion(receipt.inclusionProof.leafIndex, receipt.inclusionProof.treeSize, tampered, hashes, checkpoint.root),
+        verifyInclusion(
+          receipt.inclusionProof.leafIndex,
+          receipt.inclusionProof.treeSize,
+          tampered,
+          hashes,
+          checkpoint.root,
+        ),
         false,
       );
     });
@@ -108,7 +128,10 @@ describe('POST /v1/verify', () => {
       assert.equal(answer.allowed, false);
       assert.equal(answer.code, 'NO_SIGNATURES');
       assert.equal(env.data.audit.size(), before + 1);
-      const payload = JSON.parse(env.data.audit.getEntry(answer.receipt.index).entry.payloadText) as Record<string, unknown>;
+      const payload = JSON.parse(env.data.audit.getEntry(answer.receipt.index).entry.payloadText) as Record<
+        string,
+        unknown
+      >;
       assert.equal(payload['decision'], 'deny');
       assert.equal(payload['code'], 'NO_SIGNATURES');
     });
@@ -201,7 +224,11 @@ describe('POST /v1/verify', () => {
     });
 
     it('answers 400 REQUEST_INVALID for unknown fields and missing image', async () => {
-      for (const payload of [{ image: 'a/b:1', extra: true }, {}, { image: 'a/b:1', context: { patient: 'x' } }]) {
+      for (const payload of [
+        { image: 'a/b:1', extra: true },
+        {},
+        { image: 'a/b:1', context: { patient: 'x' } },
+      ]) {
         const res = await env.app.inject({
           method: 'POST',
           url: '/v1/verify',
@@ -219,14 +246,22 @@ describe('POST /v1/verify', () => {
       const strict = `name: strict\nimages: ["registry.example/none/**"]\nsigners:\n  - { name: a, key: vendor.pub }\n  - { name: b, key: second.pub }\nthreshold: 2\n`;
       mkdirSync(path.join(env.configDir, 'policies'), { recursive: true });
       const put = async (url: string, content: string) =>
-        env.app.inject({ method: 'PUT', url, headers: bearer(env.tokens.admin), payload: { reason: 'test', content } });
+        env.app.inject({
+          method: 'PUT',
+          url,
+          headers: bearer(env.tokens.admin),
+          payload: { reason: 'test', content },
+        });
       assert.equal((await put('/v1/keys/second.pub', p256Key().publicPem)).statusCode, 200);
       assert.equal((await put('/v1/policies/strict', strict)).statusCode, 200);
       const dir = path.join(env.layouts, 'signed');
       writeSignedLayout(dir, env.key);
       const plain = (await verify(`oci:${dir}`)).json<VerifyAnswer>();
       assert.equal(plain.allowed, true);
-      assert.deepEqual(plain.policies.map((p) => p.name), ['default']);
+      assert.deepEqual(
+        plain.policies.map((p) => p.name),
+        ['default'],
+      );
       const named = (await verify(`oci:${dir}`, { policy: 'strict' })).json<VerifyAnswer>();
       assert.equal(named.allowed, false);
       assert.deepEqual(named.policies.map((p) => p.name).sort(), ['strict']);

@@ -3,7 +3,7 @@
  * signed checkpoint, one entry with its inclusion proof, and consistency proofs between sizes
  * (RFC 9162 §2.1.3, §2.1.4), all checkable offline against the appliance's public key.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import { AUDIT_KINDS, applianceVerifierKey } from '../../audit/index.ts';
 import type { AuditEntry, AuditKind, ListQuery } from '../../audit/index.ts';
 import { CountersignError } from '../../errors.ts';
@@ -58,7 +58,10 @@ const checkpointSchema = {
     ts: { type: 'string' },
     softwareVersion: { type: 'string' },
     publicKey: { type: 'string', description: 'The appliance key (SPKI PEM) that signs checkpoints' },
-    verifierKey: { type: 'string', description: 'The same key as a golang.org/x/mod/sumdb/note verifier key' },
+    verifierKey: {
+      type: 'string',
+      description: 'The same key as a golang.org/x/mod/sumdb/note verifier key',
+    },
   },
 } as const;
 
@@ -77,8 +80,8 @@ interface ListQs {
 
 const filterString = { type: 'string', minLength: 1, maxLength: 2048 } as const;
 
-export function auditRoutes(appliance: Appliance): FastifyPluginAsync {
-  return async (app) => {
+export function auditRoutes(appliance: Appliance): FastifyPluginCallback {
+  return (app, _options, done) => {
     const read = { access: 'read' } as const;
 
     app.get<{ Querystring: ListQs }>(
@@ -108,17 +111,17 @@ export function auditRoutes(appliance: Appliance): FastifyPluginAsync {
               type: 'object',
               additionalProperties: false,
               required: ['entries'],
-              properties: { entries: { type: 'array', items: { $ref: 'AuditEntry#' } }, nextCursor: { type: 'string' } },
+              properties: {
+                entries: { type: 'array', items: { $ref: 'AuditEntry#' } },
+                nextCursor: { type: 'string' },
+              },
             },
             ...errorResponses,
           },
         },
       },
-      async (request) => {
-        const q = request.query;
-        const query: ListQuery = Object.fromEntries(
-          Object.entries(q).filter(([, v]) => v !== undefined),
-        ) as ListQuery;
+      (request) => {
+        const query: ListQuery = request.query;
         const page = appliance.audit.listEntries(query);
         return {
           entries: page.entries.map(entryJson),
@@ -131,9 +134,12 @@ export function auditRoutes(appliance: Appliance): FastifyPluginAsync {
       '/v1/audit/checkpoint',
       {
         config: read,
-        schema: { summary: 'The latest signed checkpoint', response: { 200: checkpointSchema, ...errorResponses } },
+        schema: {
+          summary: 'The latest signed checkpoint',
+          response: { 200: checkpointSchema, ...errorResponses },
+        },
       },
-      async () => {
+      () => {
         const cp = appliance.audit.latestCheckpoint();
         const key = appliance.key;
         return {
@@ -145,7 +151,10 @@ export function auditRoutes(appliance: Appliance): FastifyPluginAsync {
           softwareVersion: cp.softwareVersion,
           ...(key === undefined
             ? {}
-            : { publicKey: key.publicKeyPem, verifierKey: applianceVerifierKey(key, appliance.audit.origin) }),
+            : {
+                publicKey: key.publicKeyPem,
+                verifierKey: applianceVerifierKey(key, appliance.audit.origin),
+              }),
         };
       },
     );
@@ -188,7 +197,7 @@ export function auditRoutes(appliance: Appliance): FastifyPluginAsync {
           },
         },
       },
-      async (request) => {
+      (request) => {
         const found = appliance.audit.getEntry(request.params.index);
         return {
           entry: entryJson(found.entry),
@@ -223,21 +232,26 @@ export function auditRoutes(appliance: Appliance): FastifyPluginAsync {
                 from: { type: 'integer' },
                 to: { type: 'integer' },
                 hashes: { type: 'array', items: { type: 'string' } },
-                checkpoint: { type: 'string', description: 'The signed checkpoint at size `to`, when it is the latest' },
+                checkpoint: {
+                  type: 'string',
+                  description: 'The signed checkpoint at size `to`, when it is the latest',
+                },
               },
             },
             ...errorResponses,
           },
         },
       },
-      async (request) => {
+      (request) => {
         const { from } = request.query;
         const latest = appliance.audit.latestCheckpoint();
         const to = request.query.to ?? latest.size;
-        if (to > latest.size) throw new CountersignError('REQUEST_INVALID', `to ${to} is beyond the log (${latest.size})`);
+        if (to > latest.size)
+          throw new CountersignError('REQUEST_INVALID', `to ${to} is beyond the log (${latest.size})`);
         const hashes = appliance.audit.consistencyProof(from, to).map(b64);
         return { from, to, hashes, ...(to === latest.size ? { checkpoint: latest.note } : {}) };
       },
     );
+    done();
   };
 }

@@ -3,7 +3,7 @@
  * roots to read (auditor, admin); changes and reloads (admin), each with a reason and recorded
  * with old and new content hashes (Part 11 §11.10(e), (k)).
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type { AuditEntry } from '../../audit/index.ts';
 import { CountersignError } from '../../errors.ts';
 import type { Appliance, ChangeResult, ConfigTarget } from '../appliance.ts';
@@ -12,7 +12,12 @@ import { errorResponses } from '../errors.ts';
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\\.(pub|pem)$';
 
-const reason = { type: 'string', minLength: 1, maxLength: 1024, description: 'Why: recorded in the audit trail' } as const;
+const reason = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 1024,
+  description: 'Why: recorded in the audit trail',
+} as const;
 
 const changeResultSchema = {
   type: 'object',
@@ -128,7 +133,7 @@ function policyHistory(appliance: Appliance, name: string): Record<string, unkno
 
 function changeRoutes(
   appliance: Appliance,
-  app: Parameters<FastifyPluginAsync>[0],
+  app: Parameters<FastifyPluginCallback>[0],
   target: ConfigTarget,
   prefix: string,
   namePattern: string,
@@ -147,7 +152,7 @@ function changeRoutes(
       config: { access: 'admin' },
       schema: { summary: `Create or replace a ${target}`, params, body: putBody, response },
     },
-    async (request): Promise<ChangeResult> =>
+    (request): Promise<ChangeResult> =>
       appliance.change({
         target,
         name: request.params.name,
@@ -162,7 +167,7 @@ function changeRoutes(
       config: { access: 'admin' },
       schema: { summary: `Remove a ${target}`, params, body: deleteBody, response },
     },
-    async (request): Promise<ChangeResult> =>
+    (request): Promise<ChangeResult> =>
       appliance.change({
         target,
         name: request.params.name,
@@ -173,8 +178,8 @@ function changeRoutes(
   );
 }
 
-export function configRoutes(appliance: Appliance): FastifyPluginAsync {
-  return async (app) => {
+export function configRoutes(appliance: Appliance): FastifyPluginCallback {
+  return (app, _options, done) => {
     const read = { access: 'read' } as const;
     app.get(
       '/v1/policies',
@@ -187,13 +192,16 @@ export function configRoutes(appliance: Appliance): FastifyPluginAsync {
               type: 'object',
               additionalProperties: false,
               required: ['configVersion', 'policies'],
-              properties: { configVersion: { type: 'string' }, policies: { type: 'array', items: policySummary } },
+              properties: {
+                configVersion: { type: 'string' },
+                policies: { type: 'array', items: policySummary },
+              },
             },
             ...errorResponses,
           },
         },
       },
-      async () => {
+      () => {
         const { config } = appliance.current();
         return {
           configVersion: config.version,
@@ -240,13 +248,19 @@ export function configRoutes(appliance: Appliance): FastifyPluginAsync {
           },
         },
       },
-      async (request) => {
+      (request) => {
         const text = appliance.current().policyTexts.get(request.params.name);
         const history = policyHistory(appliance, request.params.name);
         if (text === undefined) {
           throw new CountersignError('NOT_FOUND', `no policy named ${request.params.name} is in force`);
         }
-        return { name: text.name, source: text.source, contentHash: text.contentHash, content: text.text, history };
+        return {
+          name: text.name,
+          source: text.source,
+          contentHash: text.contentHash,
+          content: text.text,
+          history,
+        };
       },
     );
 
@@ -283,7 +297,7 @@ export function configRoutes(appliance: Appliance): FastifyPluginAsync {
           },
         },
       },
-      async () => ({
+      () => ({
         trustRoots: [...appliance.current().config.trustRoots.values()].map((r) => ({
           name: r.name,
           contentHash: `sha256:${r.fingerprint}`,
@@ -326,7 +340,7 @@ export function configRoutes(appliance: Appliance): FastifyPluginAsync {
           },
         },
       },
-      async () => {
+      () => {
         const { config } = appliance.current();
         return {
           keys: [...config.keys].map(([name, k]) => ({
@@ -367,7 +381,8 @@ export function configRoutes(appliance: Appliance): FastifyPluginAsync {
           },
         },
       },
-      async (request) => appliance.reload(request.principal?.name ?? 'anonymous', request.body.reason),
+      (request) => appliance.reload(request.principal?.name ?? 'anonymous', request.body.reason),
     );
+    done();
   };
 }

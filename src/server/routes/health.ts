@@ -1,5 +1,5 @@
 /** Liveness, readiness and metrics. /healthz and /readyz are open; /metrics needs a reader. */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type { Appliance } from '../appliance.ts';
 import { errorResponses } from '../errors.ts';
 
@@ -15,12 +15,15 @@ const statusSchema = {
   },
 } as const;
 
-export function healthRoutes(appliance: Appliance): FastifyPluginAsync {
-  return async (app) => {
+export function healthRoutes(appliance: Appliance): FastifyPluginCallback {
+  return (app, _options, done) => {
     app.get(
       '/healthz',
-      { config: { access: 'open' }, schema: { summary: 'The process answers', response: { 200: statusSchema } } },
-      async () => ({ status: 'ok' }),
+      {
+        config: { access: 'open' },
+        schema: { summary: 'The process answers', response: { 200: statusSchema } },
+      },
+      () => ({ status: 'ok' }),
     );
     app.get(
       '/readyz',
@@ -31,7 +34,7 @@ export function healthRoutes(appliance: Appliance): FastifyPluginAsync {
           response: { 200: statusSchema, 503: statusSchema },
         },
       },
-      async (request, reply) => {
+      (request, reply) => {
         try {
           appliance.checkReady();
         } catch (e: unknown) {
@@ -54,8 +57,9 @@ export function healthRoutes(appliance: Appliance): FastifyPluginAsync {
           response: { 200: { type: 'string' }, ...errorResponses },
         },
       },
-      async (_request, reply) =>
+      (_request, reply) =>
         reply.type('text/plain; version=0.0.4; charset=utf-8').send(appliance.metrics.render()),
     );
+    done();
   };
 }

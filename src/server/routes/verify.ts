@@ -2,7 +2,7 @@
  * POST /v1/verify: one decision, recorded before it is answered (DESIGN.md step 7). A deny is a
  * normal 200 answer; when the entry cannot be written the answer is 503 and never an allow.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type { AppendResult, JsonObject, JsonValue } from '../../audit/index.ts';
 import { verifyImage } from '../../decision/verify-image.ts';
 import type { VerificationOutcome } from '../../decision/verify-image.ts';
@@ -38,7 +38,8 @@ const bodySchema = {
     context: {
       type: 'object',
       additionalProperties: false,
-      description: 'What the caller says about the request; recorded apart from server time. No patient data.',
+      description:
+        'What the caller says about the request; recorded apart from server time. No patient data.',
       properties: { caller: contextString, taskId: contextString, module: contextString },
     },
   },
@@ -226,8 +227,8 @@ export function decisionPayload(
   };
 }
 
-export function verifyRoutes(appliance: Appliance): FastifyPluginAsync {
-  return async (app) => {
+export function verifyRoutes(appliance: Appliance): FastifyPluginCallback {
+  return (app, _options, done) => {
     app.post<{ Body: VerifyBody }>(
       '/v1/verify',
       {
@@ -249,7 +250,10 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginAsync {
             image: body.image,
             policies,
             registry: state.registry,
-            discovery: { maxSignatureBlobBytes: state.config.settings.limits.maxSignatureBytes, maxAttachments: 64 },
+            discovery: {
+              maxSignatureBlobBytes: state.config.settings.limits.maxSignatureBytes,
+              maxAttachments: 64,
+            },
             layoutRoots: state.layoutRoots,
           });
         } catch (e: unknown) {
@@ -280,9 +284,16 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginAsync {
         } catch (e: unknown) {
           appliance.metrics.decision('unrecorded', policyNames, (performance.now() - started) / 1000);
           request.log.error({ err: e }, 'decision could not be recorded: answering 503');
-          throw new CountersignError('AUDIT_UNAVAILABLE', 'the decision could not be recorded; nothing is allowed');
+          throw new CountersignError(
+            'AUDIT_UNAVAILABLE',
+            'the decision could not be recorded; nothing is allowed',
+          );
         }
-        appliance.metrics.decision(outcome.allowed ? 'allow' : 'deny', policyNames, (performance.now() - started) / 1000);
+        appliance.metrics.decision(
+          outcome.allowed ? 'allow' : 'deny',
+          policyNames,
+          (performance.now() - started) / 1000,
+        );
         return reply.send({
           allowed: outcome.allowed,
           code: outcome.code,
@@ -303,5 +314,6 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginAsync {
         });
       },
     );
+    done();
   };
 }
