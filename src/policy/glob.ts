@@ -11,9 +11,18 @@
  * No regular expressions are built, so no pattern can be slow or mean more than it says.
  */
 
+/**
+ * Longest pattern accepted. A registry name is at most 255 characters (distribution's reference
+ * grammar) and layout paths are short; matching recurses once per segment, so a 200 KiB pattern of
+ * `**` segments overflowed the stack at evaluation time.
+ */
+export const MAX_IMAGE_PATTERN_LENGTH = 1024;
+
 /** Why a pattern is malformed, or undefined when it is fine. */
 export function imagePatternProblem(pattern: string): string | undefined {
   if (pattern === '') return 'empty pattern';
+  if (pattern.length > MAX_IMAGE_PATTERN_LENGTH)
+    return `pattern longer than ${MAX_IMAGE_PATTERN_LENGTH} characters`;
   if (/\s/u.test(pattern)) return 'pattern contains white space';
   for (const segment of pattern.split('/')) {
     if (segment === '') return 'empty path segment (leading, trailing or double "/")';

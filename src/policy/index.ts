@@ -14,10 +14,17 @@ export type {
   TrustRootInfo,
 } from './types.ts';
 export { formatProblem } from './types.ts';
-export { imagePatternProblem, matchImagePattern } from './glob.ts';
+export { MAX_IMAGE_PATTERN_LENGTH, imagePatternProblem, matchImagePattern } from './glob.ts';
 export { anchoredRegExp, matchersMayOverlap, signersOverlap } from './overlap.ts';
 export type { PolicyLint } from './parse.ts';
-export { MAX_POLICY_BYTES, MAX_POLICY_NESTING, lintPolicy, parsePolicy, policyContentHash } from './parse.ts';
+export {
+  MAX_POLICY_BYTES,
+  MAX_POLICY_NESTING,
+  MAX_POLICY_SIGNERS,
+  lintPolicy,
+  parsePolicy,
+  policyContentHash,
+} from './parse.ts';
 export type { PolicyFile, PolicySelection, PolicySetLint } from './policy-set.ts';
 export { lintPolicySet, loadPolicySet, selectPolicies } from './policy-set.ts';
 export type { Matching, MatchingInput } from './matching.ts';

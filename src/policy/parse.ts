@@ -33,6 +33,13 @@ export const MAX_POLICY_BYTES = 256 * 1024;
  */
 export const MAX_POLICY_NESTING = 32;
 
+/**
+ * N of M names people and keys, a handful of them. The overlap check compares every pair of
+ * signers, so thousands (a 256 KiB file holds ~3500) took seconds and their ~6 million problems
+ * overflowed the stack.
+ */
+export const MAX_POLICY_SIGNERS = 64;
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/u;
 const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/u;
 
@@ -132,7 +139,7 @@ class Reader {
       return undefined;
     }
     if (pattern !== undefined && !pattern.test(v)) {
-      this.problem(node, field, `"${v}" is not a valid ${what ?? 'value'}`);
+      this.problem(node, field, `"${shown(v)}" is not a valid ${what ?? 'value'}`);
       return undefined;
     }
     return v;
@@ -189,6 +196,11 @@ class Reader {
       return undefined;
     }
   }
+}
+
+/** A value as quoted in a problem: long enough to recognise, short enough to read. */
+function shown(value: string): string {
+  return value.length <= 80 ? value : `${value.slice(0, 77)}...`;
 }
 
 function describe(node: unknown): string {
@@ -367,12 +379,16 @@ function readPolicy(r: Reader, root: unknown, file: string): Omit<Policy, 'conte
     else if (items.length === 0) {
       r.problem(signersNode, 'signers', 'at least one signer is needed');
       signersOk = false;
+    } else if (items.length > MAX_POLICY_SIGNERS) {
+      r.problem(signersNode, 'signers', `at most ${MAX_POLICY_SIGNERS} signers (found ${items.length})`);
+      signersOk = false;
     }
-    items?.forEach((item, i) => {
-      const s = readSigner(r, item, `signers[${i}]`);
-      if (s === undefined) signersOk = false;
-      else signers.push(s);
-    });
+    if (signersOk)
+      items?.forEach((item, i) => {
+        const s = readSigner(r, item, `signers[${i}]`);
+        if (s === undefined) signersOk = false;
+        else signers.push(s);
+      });
   }
 
   const threshold = e.has('threshold') ? r.integer(e.get('threshold')?.value, 'threshold') : signers.length;
@@ -433,7 +449,7 @@ function readImages(r: Reader, node: unknown, isDefault: boolean): string[] | un
     const p = r.string(item, field);
     const why = p === undefined ? 'missing' : imagePatternProblem(p);
     if (p === undefined || why !== undefined) {
-      if (p !== undefined && why !== undefined) r.problem(item, field, `${why}: "${p}"`);
+      if (p !== undefined && why !== undefined) r.problem(item, field, `${why}: "${shown(p)}"`);
       ok = false;
     } else {
       images.push(p);
