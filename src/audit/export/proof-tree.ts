@@ -27,6 +27,10 @@ function splitPoint(n: number): number {
   return k;
 }
 
+function complete(tree: ChunkedProofTree): number {
+  return Math.floor(tree.size / tree.chunkSize);
+}
+
 export class ChunkedProofTree {
   readonly size: number;
   readonly chunkSize: number;
@@ -34,6 +38,8 @@ export class ChunkedProofTree {
   /** levels[0][c] = root of complete chunk c; levels[j][i] = root of chunks [i*2^j, (i+1)*2^j). */
   private readonly levels: Uint8Array[][] = [[]];
   private readonly edgeMemo = new Map<string, Uint8Array>();
+  /** Root of the partial last chunk, kept so proofs elsewhere do not evict the cached chunk. */
+  private partialRoot: Uint8Array | undefined;
   private cachedChunk: { index: number; tree: MerkleTree } | undefined;
 
   private constructor(size: number, chunkSize: number, readLeaves: LeafReader) {
@@ -52,6 +58,7 @@ export class ChunkedProofTree {
     const tree = new ChunkedProofTree(size, chunkSize, readLeaves);
     const complete = Math.floor(size / chunkSize);
     for (let c = 0; c < complete; c++) tree.pushChunkRoot(tree.chunkTree(c).root());
+    if (size % chunkSize !== 0) tree.partialRoot = tree.chunkTree(complete).root();
     return tree;
   }
 
@@ -96,7 +103,7 @@ export class ChunkedProofTree {
       const chunkStart = c * this.chunkSize;
       const chunkEnd = Math.min(chunkStart + this.chunkSize, this.size);
       if (s === chunkStart && s + n === chunkEnd) {
-        const kept = this.levels[0]?.[c];
+        const kept = this.levels[0]?.[c] ?? (c === complete(this) ? this.partialRoot : undefined);
         return kept ?? this.chunkTree(c).root();
       }
       // A piece inside a chunk (consistency proofs only): hash it from its leaves.
