@@ -103,46 +103,52 @@ function authenticate(appliance: Appliance, request: FastifyRequest): Principal 
 /** Adds the access check to every route registered after it (in this plugin and its children). */
 export function installAccessControl(app: FastifyInstance, appliance: Appliance): void {
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (request) => {
-    // The not-found handler has no route URL: it answers 404 to everybody alike.
-    if (request.routeOptions.url === undefined) return;
-    const access = request.routeOptions.config.access;
-    if (access === 'open') return;
-    const who = authenticate(appliance, request);
-    let refusal: Refusal | undefined;
-    if ('status' in who) {
-      refusal = who;
-    } else if (access === undefined || !roleAllows(who.role, access)) {
-      refusal = {
-        status: 403,
-        reason: 'forbidden',
-        actor: who.name,
-        detail: { tokenId: who.tokenId, role: who.role, via: who.via },
-      };
-    } else {
-      request.principal = who;
-      return;
-    }
-    appliance.metrics.authRefused(refusal.reason);
-    try {
-      appliance.record({
-        kind: 'auth-refused',
-        actor: refusal.actor,
-        payload: {
-          status: refusal.status,
-          reason: refusal.reason,
-          method: request.method,
-          route: request.routeOptions.url,
-          ...refusal.detail,
-        },
-      });
-    } catch (e: unknown) {
-      // The refusal stands either way; the failed record shows in metrics and logs.
-      request.log.error({ err: e }, 'could not record a refused request');
-    }
-    await Promise.resolve();
-    throw refusal.status === 401
-      ? new CountersignError('UNAUTHENTICATED', 'a valid API token is required')
-      : new CountersignError('FORBIDDEN', `this route needs the ${access ?? 'unknown'} permission`);
+  app.addHook('onRequest', (request, _reply, done) => {
+    const refused = checkAccess(appliance, request);
+    if (refused === undefined) done();
+    else done(refused);
   });
+}
+
+/** Authenticates and authorises one request; returns the error to answer with, if refused. */
+function checkAccess(appliance: Appliance, request: FastifyRequest): CountersignError | undefined {
+  // The not-found handler has no route URL: it answers 404 to everybody alike.
+  if (request.routeOptions.url === undefined) return undefined;
+  const access = request.routeOptions.config.access;
+  if (access === 'open') return undefined;
+  const who = authenticate(appliance, request);
+  let refusal: Refusal | undefined;
+  if ('status' in who) {
+    refusal = who;
+  } else if (access === undefined || !roleAllows(who.role, access)) {
+    refusal = {
+      status: 403,
+      reason: 'forbidden',
+      actor: who.name,
+      detail: { tokenId: who.tokenId, role: who.role, via: who.via },
+    };
+  } else {
+    request.principal = who;
+    return undefined;
+  }
+  appliance.metrics.authRefused(refusal.reason);
+  try {
+    appliance.record({
+      kind: 'auth-refused',
+      actor: refusal.actor,
+      payload: {
+        status: refusal.status,
+        reason: refusal.reason,
+        method: request.method,
+        route: request.routeOptions.url,
+        ...refusal.detail,
+      },
+    });
+  } catch (e: unknown) {
+    // The refusal stands either way; the failed record shows in metrics and logs.
+    request.log.error({ err: e }, 'could not record a refused request');
+  }
+  return refusal.status === 401
+    ? new CountersignError('UNAUTHENTICATED', 'a valid API token is required')
+    : new CountersignError('FORBIDDEN', `this route needs the ${access ?? 'unknown'} permission`);
 }

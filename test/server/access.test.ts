@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { InjectOptions } from 'fastify';
+import { clientCertificateName } from '../../src/server/auth.ts';
 import { VirtualSigstore } from '../support/virtual-sigstore.ts';
 import { bearer, p256Key, startTestApp, writeSignedLayout } from './fixtures.ts';
 import type { TestEnv } from './fixtures.ts';
@@ -227,6 +228,30 @@ describe('access control', () => {
       assert.equal(notFound.statusCode, 404);
       assert.equal(notFound.json<{ code: string }>().code, 'NOT_FOUND');
       assert.equal(env.data.audit.size(), before);
+    });
+  });
+});
+
+describe('clientCertificateName', () => {
+  const socket = (authorized: boolean, subject: Record<string, unknown> | undefined) => ({
+    authorized,
+    getPeerCertificate: () => (subject === undefined ? {} : { subject }),
+  });
+
+  describe('when the TLS layer verified a client certificate', () => {
+    it('returns its subject CN', () => {
+      assert.equal(clientCertificateName(socket(true, { CN: 'mercure', O: 'Hospital' })), 'mercure');
+    });
+  });
+
+  describe('when there is no usable certificate', () => {
+    it('returns undefined for plain sockets, unverified certificates, several or empty CNs', () => {
+      assert.equal(clientCertificateName({}), undefined);
+      assert.equal(clientCertificateName(null), undefined);
+      assert.equal(clientCertificateName(socket(false, { CN: 'mercure' })), undefined);
+      assert.equal(clientCertificateName(socket(true, { CN: ['a', 'b'] })), undefined);
+      assert.equal(clientCertificateName(socket(true, { CN: '' })), undefined);
+      assert.equal(clientCertificateName(socket(true, undefined)), undefined);
     });
   });
 });
