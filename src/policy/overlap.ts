@@ -20,6 +20,7 @@ import type { PolicySigner, StringMatcher } from './types.ts';
 /** Anchors a user regexp the way the verifier does (RE2, linear time): the whole string must match. */
 export { anchoredRegExp } from '../verify/regexp.ts';
 import { anchoredRegExp } from '../verify/regexp.ts';
+import type { AnchoredPattern } from '../verify/regexp.ts';
 
 interface LiteralEnds {
   readonly prefix: string;
@@ -94,12 +95,33 @@ export function literalEnds(source: string): LiteralEnds {
   return { prefix, literal, suffix };
 }
 
+/**
+ * Exact strings longer than this are not run through a regexp: "maybe" instead. With up to
+ * MAX_POLICY_SIGNERS signers the check runs (signers/2)^2 matches whose cost is length times
+ * program size; a hostile policy of long exact identities against `(\pL|\pN){999}` took 18 s.
+ */
+const MAX_TESTED_LENGTH = 256;
+
+/** Compiled patterns, so each is compiled once however many pairs it is tested in (bounded). */
+const compiled = new Map<string, AnchoredPattern | null>();
+
 function safeTest(source: string, value: string): boolean {
-  try {
-    return anchoredRegExp(source).test(value);
-  } catch {
-    return true; // an invalid regexp is reported elsewhere; here "maybe" is the safe answer
+  if (value.length > MAX_TESTED_LENGTH) return true;
+  // Cheap and sound first: every match starts with the literal prefix and ends with the suffix.
+  const ends = literalEnds(source);
+  if (!value.startsWith(ends.prefix) || !value.endsWith(ends.suffix)) return false;
+  let pattern = compiled.get(source);
+  if (pattern === undefined) {
+    try {
+      pattern = anchoredRegExp(source);
+    } catch {
+      pattern = null; // an invalid regexp is reported elsewhere
+    }
+    if (compiled.size >= 256) compiled.clear();
+    compiled.set(source, pattern);
   }
+  // "maybe" is the safe answer for a pattern that does not compile.
+  return pattern === null || pattern.test(value);
 }
 
 /** Whether some string could be matched by both matchers (false only when proven impossible). */
