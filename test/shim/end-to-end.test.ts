@@ -47,14 +47,16 @@ describe('countersign-cosign against the appliance', () => {
       const before = env.data.audit.size();
       const run = await runShim(['verify', '--key', KEY_FLAG, `oci:${signed}:latest`], shimEnv);
       assert.equal(run.code, 0, run.stderr);
-      const [payload] = JSON.parse(run.stdout) as {
+      const payloads = JSON.parse(run.stdout) as {
         critical: { image: { 'docker-manifest-digest': string } };
         optional: Record<string, unknown>;
       }[];
-      assert.equal(payload?.critical.image['docker-manifest-digest'], signedDigest);
-      assert.deepEqual(payload?.optional['countersign.policies'], ['default']);
+      assert.equal(payloads.length, 1);
+      const payload = payloads[0]!;
+      assert.equal(payload.critical.image['docker-manifest-digest'], signedDigest);
+      assert.deepEqual(payload.optional['countersign.policies'], ['default']);
       assert.equal(env.data.audit.size(), before + 1);
-      assert.equal(payload?.optional['countersign.auditEntry'], before);
+      assert.equal(payload.optional['countersign.auditEntry'], before);
     });
   });
 
