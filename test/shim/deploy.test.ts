@@ -76,10 +76,23 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('starts the file its entry point names', () => {
+  it('starts the file its entry point names, with a command that file knows', async () => {
     const entry = /^ENTRYPOINT \["node", "\/opt\/countersign\/(\S+)"\]$/m.exec(final);
     assert.ok(entry !== null);
-    assert.ok(existsSync(path.join(ROOT, entry[1] ?? '')));
+    const cmd = /^CMD \["(\w+)", "--config", "\/etc\/countersign"\]$/m.exec(final);
+    assert.ok(cmd !== null);
+    // `serve --help` answers without starting anything: the subcommand the image runs exists.
+    const r = await new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(ROOT, entry[1] ?? ''), cmd[1] ?? '', '--help'],
+        (error, stdout) => {
+          resolve({ code: error === null ? 0 : -1, out: stdout });
+        },
+      );
+    });
+    assert.equal(r.code, 0);
+    assert.match(r.out, /--config DIR/);
   });
 });
 
