@@ -78,7 +78,7 @@ if [ -z "$NODE" ]; then NODE=$(command -v node || true); fi
 [ -n "$NODE" ] && [ -x "$NODE" ] || die "no node found: pass --node /path/to/node (Node.js 24)"
 case "$NODE" in /*) ;; *) die "--node must be an absolute path" ;; esac
 # Type stripping (running src/*.ts) needs Node >= 22.18; the project supports >= 22.22 and targets 24.
-"$NODE" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>=24||(a===22&&b>=22)||a===23?0:1)' \
+"$NODE" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>=24||(a===22&&b>=22)||(a===23&&b>=6)?0:1)' \
   || die "$NODE is $("$NODE" --version): Node.js 24 (or >= 22.22) is needed"
 if [ "$WITH_SHIM" = 1 ] && [ -e "$BIN_DIR/cosign" ] && ! grep -q countersign "$BIN_DIR/cosign" 2>/dev/null; then
   die "$BIN_DIR/cosign exists and is not countersign-cosign: move it away first"
