@@ -58,7 +58,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  const io = processIO();
-  process.exitCode = await main(process.argv.slice(2), io);
+/** Runs the CLI on this process's arguments and streams; sets the exit code. */
+export async function runCli(): Promise<void> {
+  process.exitCode = await main(process.argv.slice(2), processIO());
 }
+
+if (import.meta.main) await runCli();
