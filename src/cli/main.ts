@@ -22,7 +22,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'create, check and import Sigstore trust roots',
     load: () => import('./trust-root.ts'),
   },
-  policy: { summary: 'lint signer policies', load: () => import('./policy.ts') },
+  policy: {
+    summary: 'lint signer policies, explain which apply to an image',
+    load: () => import('./policy.ts'),
+  },
   serve: { summary: 'run the appliance HTTP API', load: () => import('./serve.ts') },
   token: { summary: 'create, list and revoke API tokens', load: () => import('./token.ts') },
   audit: { summary: 'verify and inspect the audit trail', load: () => import('./audit.ts') },

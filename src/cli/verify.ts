@@ -314,7 +314,15 @@ async function loadPoliciesForCli(
       policies = [{ policy: { ...byName.policy, images: ['**'] }, trust: byName.trust }];
     } else {
       const path = resolvePath(cwd, wanted);
-      const bytes = new Uint8Array(readFileSync(path));
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(readFileSync(path));
+      } catch {
+        throw new CountersignError(
+          'USAGE',
+          `--policy ${wanted}: no policy of that name under the configuration, and no such file`,
+        );
+      }
       const [p] = loadPolicySet([{ file: wanted, bytes }], policyResolver(config.keys, config.trustRoots));
       if (p === undefined) throw new CountersignError('POLICY_INVALID', `${wanted}: no policy`);
       // A policy named explicitly applies to the image whatever its patterns say.

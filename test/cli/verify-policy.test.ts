@@ -329,3 +329,25 @@ describe('countersign verify with policies', () => {
     }
   });
 });
+
+describe('verify --policy with an unknown name', () => {
+  it('is a usage error (exit 2) naming the policy, not an internal one', async () => {
+    const config = await mkdtemp(path.join(tmpdir(), 'cs-empty-config-'));
+    let err = '';
+    const io: CliIO = {
+      stdout: () => undefined,
+      stderr: (t: string) => {
+        err += t;
+      },
+      env: {},
+      cwd: config,
+      version: 'test',
+    };
+    const code = await main(
+      ['verify', 'oci:/nonexistent:latest', '--policy', 'no-such-policy', '--config', config],
+      io,
+    );
+    assert.equal(code, 2);
+    assert.match(err, /no-such-policy.*\[USAGE\]/);
+  });
+});
