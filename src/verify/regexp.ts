@@ -8,6 +8,11 @@ import { RE2JS } from 're2js';
 
 /** Longest pattern accepted: identities are short, and compile time grows with the pattern. */
 export const MAX_PATTERN_LENGTH = 1024;
+/**
+ * Largest compiled program accepted. Matching is linear in the input but proportional to the
+ * program, and a short pattern such as `(\pL|\pN){999}` compiles to thousands of instructions.
+ */
+export const MAX_PROGRAM_SIZE = 2000;
 
 export interface AnchoredPattern {
   /** The pattern as the user wrote it. */
@@ -25,6 +30,11 @@ export function anchoredRegExp(pattern: string): AnchoredPattern {
     compiled = RE2JS.compile(`^(?:${pattern})$`);
   } catch (e: unknown) {
     throw new Error(e instanceof Error ? e.message : String(e));
+  }
+  if (compiled.programSize() > MAX_PROGRAM_SIZE) {
+    throw new Error(
+      `pattern too complex (${compiled.programSize()} instructions, at most ${MAX_PROGRAM_SIZE})`,
+    );
   }
   return { source: pattern, test: (value: string) => compiled.matches(value) };
 }

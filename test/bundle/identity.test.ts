@@ -42,6 +42,7 @@ describe('anchoredRegExp', () => {
   it('refuses patterns that are too long or do not parse', () => {
     assert.throws(() => anchoredRegExp('a'.repeat(2000)), /longer than/);
     assert.throws(() => anchoredRegExp('(a'), /missing closing/);
+    assert.throws(() => anchoredRegExp('(\\pL|\\pN){999}'), /too complex/);
   });
 });
 
