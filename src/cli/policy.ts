@@ -6,6 +6,7 @@
  * The only file-system code of policies lives here and in src/config: it reads the files and
  * answers the parser's questions about keys/ and trust-root/.
  */
+import { GITHUB_WORKFLOW_CLAIMS } from '../verify/types.ts';
 import { createHash, createPublicKey } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -404,13 +405,7 @@ function policyNeeds(
       }
       case 'keyless': {
         const claims: Record<string, string> = {};
-        for (const c of [
-          'githubWorkflowRepository',
-          'githubWorkflowRef',
-          'githubWorkflowName',
-          'githubWorkflowTrigger',
-          'githubWorkflowSha',
-        ] as const) {
+        for (const c of GITHUB_WORKFLOW_CLAIMS) {
           const value = s[c];
           if (value !== undefined) claims[c] = value;
         }

@@ -2,6 +2,7 @@
  * `countersign verify IMAGE ...`: resolve, discover, check, decide, explain.
  * Exit codes: 0 allowed, 1 denied, 2 usage or configuration error, 3 source unreachable.
  */
+import { GITHUB_WORKFLOW_CLAIMS } from '../verify/types.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -263,13 +264,7 @@ const CLI_ROOT = 'cli';
 
 function adHocCertificate(m: IdentityMatcher): AdHocKeyless {
   const github: Record<string, string> = {};
-  for (const k of [
-    'githubWorkflowRepository',
-    'githubWorkflowRef',
-    'githubWorkflowName',
-    'githubWorkflowTrigger',
-    'githubWorkflowSha',
-  ] as const) {
+  for (const k of GITHUB_WORKFLOW_CLAIMS) {
     const value = m[k];
     if (value !== undefined) github[k] = value;
   }

@@ -16,6 +16,7 @@ import { loadTrustRootDir } from '../trust/index.ts';
 import type { TrustRoot } from '../trust/index.ts';
 import { trustAnchorsFromRoot } from '../verify/anchors.ts';
 import { parsePublicKeyPem } from '../verify/keys.ts';
+import { GITHUB_WORKFLOW_CLAIMS } from '../verify/types.ts';
 import type { PublicKeyMaterial, SignerTrust, TrustAnchors } from '../verify/types.ts';
 import { parseSettings } from './settings.ts';
 import type { Settings } from './settings.ts';
@@ -122,13 +123,7 @@ export function bindPolicy(
           ...(s.kind === 'keyless'
             ? {
                 ...('exact' in s.issuer ? { issuer: s.issuer.exact } : { issuerRegExp: s.issuer.regexp }),
-                ...pick(s, [
-                  'githubWorkflowRepository',
-                  'githubWorkflowRef',
-                  'githubWorkflowName',
-                  'githubWorkflowTrigger',
-                  'githubWorkflowSha',
-                ]),
+                ...pick(s, GITHUB_WORKFLOW_CLAIMS),
               }
             : {}),
         };

@@ -10,6 +10,7 @@ import { CountersignError } from '../errors.ts';
 import { policyProblems } from './checks.ts';
 import { imagePatternProblem } from './glob.ts';
 import { anchoredRegExp } from './overlap.ts';
+import { GITHUB_WORKFLOW_CLAIMS } from '../verify/types.ts';
 import type {
   DockerReferenceMatch,
   Policy,
@@ -224,13 +225,7 @@ const POLICY_FIELDS = [
   'allowUnsafeOverlappingSigners',
 ] as const;
 const SIGNER_FIELDS = ['name', 'key', 'keyless', 'certificate', 'trustRoot', 'tlog', 'annotations'] as const;
-const GITHUB_CLAIMS = [
-  'githubWorkflowRepository',
-  'githubWorkflowRef',
-  'githubWorkflowName',
-  'githubWorkflowTrigger',
-  'githubWorkflowSha',
-] as const;
+const GITHUB_CLAIMS = GITHUB_WORKFLOW_CLAIMS;
 const KEYLESS_FIELDS = [
   'trustRoot',
   'identity',

@@ -75,6 +75,15 @@ export interface PublicKeyMaterial {
   readonly algorithm: 'ecdsa-p256' | 'ecdsa-p384' | 'ecdsa-p521' | 'rsa' | 'ed25519';
 }
 
+/** Fulcio's GitHub workflow claims a certificate signer may pin (cosign --certificate-github-workflow-*). */
+export const GITHUB_WORKFLOW_CLAIMS = [
+  'githubWorkflowRepository',
+  'githubWorkflowRef',
+  'githubWorkflowName',
+  'githubWorkflowTrigger',
+  'githubWorkflowSha',
+] as const;
+
 /** How a certificate's identity must look. Plain strings are exact; regexps are anchored by us. */
 export interface IdentityMatcher {
   readonly subject?: string;
