@@ -9,6 +9,7 @@
  *   registryAuthFile: registry-auth.json          # docker-style config.json
  *   registries: { registry.hospital.example: { caFile: hospital-ca.pem }, localhost:5000: { insecure: true } }
  *   limits: { maxSignatureBytes: 1048576, connectTimeoutMs: 5000, totalTimeoutMs: 30000 }
+ *   cache: { ttlSeconds: 300, maxEntries: 10000 } # allow decisions; ttlSeconds 0 disables the cache
  */
 import { CountersignError } from '../errors.ts';
 
@@ -33,7 +34,15 @@ export interface Settings {
     readonly connectTimeoutMs: number;
     readonly totalTimeoutMs: number;
   };
+  /** The decision cache (allows only, see decision/cache.ts); `ttlSeconds` 0 turns it off. */
+  readonly cache: {
+    readonly ttlSeconds: number;
+    readonly maxEntries: number;
+  };
 }
+
+export const DEFAULT_CACHE_TTL_SECONDS = 300;
+export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 
 type Obj = Record<string, unknown>;
 
@@ -74,6 +83,7 @@ export function parseSettings(doc: unknown, file: string): Settings {
     'registryAuthFile',
     'registries',
     'limits',
+    'cache',
   ]);
   const server = obj(top['server'], file, 'server', ['host', 'port', 'tls']);
   const tlsRaw = server['tls'];
@@ -104,6 +114,7 @@ export function parseSettings(doc: unknown, file: string): Settings {
     'connectTimeoutMs',
     'totalTimeoutMs',
   ]);
+  const cache = obj(top['cache'], file, 'cache', ['ttlSeconds', 'maxEntries']);
   const registryAuthFile = str(top, 'registryAuthFile', file, 'registryAuthFile');
   const tlsPart = tls === undefined ? {} : { tls };
   return {
@@ -123,6 +134,12 @@ export function parseSettings(doc: unknown, file: string): Settings {
         1024 * 1024,
       connectTimeoutMs: int(limits, 'connectTimeoutMs', file, 'limits.connectTimeoutMs', 100, 120000) ?? 5000,
       totalTimeoutMs: int(limits, 'totalTimeoutMs', file, 'limits.totalTimeoutMs', 100, 600000) ?? 30000,
+    },
+    cache: {
+      // A day at most: a cached allow outlives a signature withdrawn from the registry until it expires.
+      ttlSeconds: int(cache, 'ttlSeconds', file, 'cache.ttlSeconds', 0, 86_400) ?? DEFAULT_CACHE_TTL_SECONDS,
+      maxEntries:
+        int(cache, 'maxEntries', file, 'cache.maxEntries', 1, 1_000_000) ?? DEFAULT_CACHE_MAX_ENTRIES,
     },
   };
 }
