@@ -10,10 +10,12 @@
  *   countersign audit verify-export FILE [--sig FILE] (--key PUB | --config DIR)
  *       [--appliance-key PUB] [--previous-checkpoint FILE] [--json]
  *
- * With --config the database is `<DIR>/data/audit.db` and the key `<DIR>/data/appliance.pub`.
+ * With --config the database is `<dataDir>/audit.db` and the key `<dataDir>/appliance.pub`, where
+ * dataDir is countersign.yaml's `dataDir` (default `data`) relative to DIR.
  * `verify` exits 0 when the trail is intact and 1 naming the first bad entry; `verify-export`
  * exits 0 when the export is intact and 1 listing its problems.
  */
+import { dataDirOf } from '../server/data.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
@@ -72,7 +74,7 @@ function resolvePaths(io: CliIO, values: { config?: string; db?: string; key?: s
   if (values.config !== undefined) {
     if (values.db !== undefined || values.key !== undefined)
       throw usage('give --config, or --db and --key, not both');
-    const dataDir = path.join(at(values.config), 'data');
+    const dataDir = dataDirOf(at(values.config));
     return { db: path.join(dataDir, AUDIT_DB_FILE), key: path.join(dataDir, APPLIANCE_PUBLIC_KEY_FILE) };
   }
   if (values.db === undefined) throw usage('give --config DIR or --db FILE');
