@@ -163,6 +163,13 @@ export interface AuditStore {
   /** Number of entries. */
   size(): number;
   append(input: AppendInput): AppendResult;
+  /**
+   * Appends several entries in one transaction (one fsync) and one checkpoint covering them all;
+   * all or none are written. Results are in input order. Every input is validated first (one
+   * invalid input: REQUEST_INVALID, nothing written); any failure after that is AUDIT_UNAVAILABLE
+   * for the whole batch.
+   */
+  appendBatch(inputs: readonly AppendInput[]): AppendResult[];
   getEntry(index: number): EntryWithProof;
   listEntries(query?: ListQuery): ListResult;
   latestCheckpoint(): StoredCheckpoint;
@@ -331,10 +338,14 @@ export function openAuditStore(options: AuditStoreOptions): AuditStore {
     return { size, root, note, ts, softwareVersion };
   }
 
-  function appendInTransaction(input: AppendInput): AppendResult {
+  /**
+   * Writes entries in order, then one checkpoint for the tree that includes them all (group
+   * commit): every entry's receipt proves inclusion in that one signed checkpoint.
+   */
+  function appendBatchInTransaction(inputs: readonly PreparedInput[]): AppendResult[] {
     syncTree();
     const last = statements.lastEntry.get() as EntryRow | undefined;
-    const index = last === undefined ? 0 : last.idx + 1;
+    let index = last === undefined ? 0 : last.idx + 1;
     if (index !== tree.size) throw damaged(`audit table has ${index} entries, tree has ${tree.size}`);
     // The server clock is authoritative (§11.10(e)); a clock behind the last entry is flagged,
     // not corrected, and the index stays monotonic.
@@ -342,58 +353,70 @@ export function openAuditStore(options: AuditStoreOptions): AuditStore {
     if (Number.isNaN(now.getTime()))
       throw new CountersignError('AUDIT_UNAVAILABLE', 'server clock is invalid');
     const ts = now.toISOString();
-    const prevTs = last === undefined ? null : last.ts;
-    const clockSteppedBack = prevTs !== null && now.getTime() < Date.parse(prevTs);
-    const entryWithoutHash = {
-      index,
-      ts,
-      kind: input.kind,
-      actor: input.actor,
-      payloadText: canonicalJson(payloadWithCallerTime(input)),
-      softwareVersion,
-      clockSteppedBack,
-      prevTs,
-    };
-    const entryHash = computeEntryHash(entryWithoutHash);
-    statements.insertEntry.run({
-      idx: index,
-      ts,
-      kind: input.kind,
-      actor: input.actor,
-      payload: entryWithoutHash.payloadText,
-      software_version: softwareVersion,
-      clock_stepped_back: clockSteppedBack ? 1 : 0,
-      prev_ts: prevTs,
-      entry_hash: entryHash,
-    });
-    tree.append(entryHash);
+    let prevTs = last === undefined ? null : last.ts;
+    const written: { index: number; entryHash: Uint8Array; entry: AuditEntry }[] = [];
+    for (const input of inputs) {
+      const clockSteppedBack = prevTs !== null && now.getTime() < Date.parse(prevTs);
+      const entryWithoutHash = {
+        index,
+        ts,
+        kind: input.kind,
+        actor: input.actor,
+        payloadText: input.payloadText,
+        softwareVersion,
+        clockSteppedBack,
+        prevTs,
+      };
+      const entryHash = computeEntryHash(entryWithoutHash);
+      statements.insertEntry.run({
+        idx: index,
+        ts,
+        kind: input.kind,
+        actor: input.actor,
+        payload: entryWithoutHash.payloadText,
+        software_version: softwareVersion,
+        clock_stepped_back: clockSteppedBack ? 1 : 0,
+        prev_ts: prevTs,
+        entry_hash: entryHash,
+      });
+      tree.append(entryHash);
+      written.push({ index, entryHash, entry: { ...entryWithoutHash, entryHash } });
+      prevTs = ts;
+      index++;
+    }
     const checkpoint = writeCheckpoint(ts);
-    return {
-      index,
-      entryHash,
+    return written.map((w) => ({
+      ...w,
       checkpoint: checkpoint.note,
-      inclusionProof: { leafIndex: index, treeSize: tree.size, hashes: tree.inclusionProof(index) },
-      entry: { ...entryWithoutHash, entryHash },
-    };
+      inclusionProof: {
+        leafIndex: w.index,
+        treeSize: checkpoint.size,
+        hashes: tree.inclusionProof(w.index, checkpoint.size),
+      },
+    }));
   }
 
-  const appendTransaction = db.transaction(appendInTransaction);
+  const appendTransaction = db.transaction(appendBatchInTransaction);
 
-  function append(input: AppendInput): AppendResult {
-    // Callers outside TypeScript (HTTP bodies) can still hand over any string.
-    const kind: string = input.kind;
-    if (!isAuditKind(kind)) throw new CountersignError('REQUEST_INVALID', `unknown audit kind ${kind}`);
-    if (input.actor.length === 0)
-      throw new CountersignError('REQUEST_INVALID', 'an audit entry needs an actor');
+  function appendBatch(inputs: readonly AppendInput[]): AppendResult[] {
+    // Validated and serialised before the transaction: a bad input is refused (REQUEST_INVALID)
+    // and nothing of its batch is written, before any lock is taken.
+    const prepared = inputs.map(prepareInput);
+    if (prepared.length === 0) return [];
     const sizeBefore = tree.size;
     try {
-      return appendTransaction.immediate(input);
+      return appendTransaction.immediate(prepared);
     } catch (e: unknown) {
-      // The transaction rolled back: forget the leaf too, so memory and disk agree.
+      // The transaction rolled back: forget the leaves too, so memory and disk agree.
       if (tree.size > sizeBefore) tree.truncate(sizeBefore);
-      if (isCountersignError(e) && e.code === 'REQUEST_INVALID') throw e;
       throw toAuditUnavailable(e, 'cannot record the audit entry');
     }
+  }
+
+  function append(input: AppendInput): AppendResult {
+    const [result] = appendBatch([input]);
+    if (result === undefined) throw new CountersignError('INTERNAL', 'append wrote no entry');
+    return result;
   }
 
   // Load and check the trail before anyone can append to it.
@@ -423,6 +446,7 @@ export function openAuditStore(options: AuditStoreOptions): AuditStore {
     origin,
     size: () => tree.size,
     append,
+    appendBatch,
     getEntry(index) {
       syncTree();
       const row = statements.entry.get(index) as EntryRow | undefined;
@@ -485,6 +509,21 @@ export function openAuditStore(options: AuditStoreOptions): AuditStore {
     }
   }
   return store;
+}
+
+interface PreparedInput {
+  readonly kind: AuditKind;
+  readonly actor: string;
+  readonly payloadText: string;
+}
+
+function prepareInput(input: AppendInput): PreparedInput {
+  // Callers outside TypeScript (HTTP bodies) can still hand over any string.
+  const kind: string = input.kind;
+  if (!isAuditKind(kind)) throw new CountersignError('REQUEST_INVALID', `unknown audit kind ${kind}`);
+  if (input.actor.length === 0)
+    throw new CountersignError('REQUEST_INVALID', 'an audit entry needs an actor');
+  return { kind, actor: input.actor, payloadText: canonicalJson(payloadWithCallerTime(input)) };
 }
 
 function payloadWithCallerTime(input: AppendInput): JsonObject {
