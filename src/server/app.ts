@@ -53,6 +53,10 @@ export const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { appliance
   const collector = collectRoutes(app);
   installErrorHandling(app);
   installAccessControl(app, appliance);
+  // The app is the appliance's one user: closing it commits queued entries and drops connections.
+  app.addHook('onClose', async () => {
+    await appliance.close();
+  });
 
   await app.register(healthRoutes(appliance));
   await app.register(verifyRoutes(appliance));

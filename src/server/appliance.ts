@@ -21,8 +21,12 @@ import type { AppendInput, AppendResult, ApplianceKey, AuditStore, JsonObject } 
 import type { TokenStore } from '../auth/index.ts';
 import { contentHash, loadConfiguration, registryOptionsFromSettings } from '../config/load.ts';
 import type { Configuration } from '../config/load.ts';
+import { DecisionCache } from '../decision/cache.ts';
+import type { VerificationOutcome } from '../decision/verify-image.ts';
 import { CountersignError } from '../errors.ts';
-import type { RegistryOptions } from '../oci/index.ts';
+import { createRegistryClient } from '../oci/index.ts';
+import type { RegistryClient, RegistryOptions } from '../oci/index.ts';
+import { createGroupCommitter } from './group-commit.ts';
 import { createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -34,10 +38,27 @@ export interface PolicyText {
   readonly contentHash: string;
 }
 
+/** The decision cache of one configuration: allows keyed with its version as the trust version. */
+export interface StateCache {
+  readonly store: DecisionCache<VerificationOutcome>;
+  readonly trustVersion: string;
+}
+
 /** One loaded configuration and everything derived from it. Immutable. */
 export interface ConfigState {
   readonly config: Configuration;
   readonly registry: RegistryOptions;
+  /**
+   * The registry client of this configuration: connections and bearer tokens shared by every
+   * request. Use it under a lease (Appliance.lease): it is closed once a newer configuration is
+   * in force and the last request using it has finished.
+   */
+  readonly client: RegistryClient;
+  /**
+   * Cached allows, keyed on (digest, policy content hashes, configuration version): the version
+   * hashes every key, trust root and policy, so any change misses. Absent when cache.ttlSeconds is 0.
+   */
+  readonly cache?: StateCache;
   readonly policyTexts: ReadonlyMap<string, PolicyText>;
   /** Directories `oci:` references may be read from (settings plus --layout-root), absolute. */
   readonly layoutRoots: readonly string[];
@@ -73,6 +94,12 @@ export interface ReloadResult {
   readonly index?: number;
 }
 
+/** A configuration state in use by one request; release it when the request is done with it. */
+export interface StateLease {
+  readonly state: ConfigState;
+  release(): void;
+}
+
 export interface Appliance {
   readonly audit: AuditStore;
   readonly tokens: TokenStore;
@@ -82,12 +109,21 @@ export interface Appliance {
   readonly configDir: string;
   readonly readOnlyConfig: boolean;
   current(): ConfigState;
+  /** The current state, kept open (its registry client) until released. */
+  lease(): StateLease;
   /** Appends an audit entry, counting it; throws AUDIT_UNAVAILABLE when it cannot. */
   record(input: AppendInput): AppendResult;
+  /**
+   * Appends a decision entry through group commit: resolves once the transaction holding it has
+   * committed durably, rejects (AUDIT_UNAVAILABLE) when it could not be.
+   */
+  recordDecision(input: AppendInput): Promise<AppendResult>;
   reload(actor: string, reason: string): Promise<ReloadResult>;
   change(request: ChangeRequest): Promise<ChangeResult>;
   /** Throws unless the configuration is loaded and the database takes writes. */
   checkReady(): void;
+  /** Commits waiting entries and closes registry connections; call before closing the database. */
+  close(): Promise<void>;
 }
 
 export interface ApplianceOptions {
@@ -103,7 +139,23 @@ export interface ApplianceOptions {
   readonly metrics?: Metrics;
 }
 
-async function loadState(dir: string, extraRoots: readonly string[], metrics: Metrics): Promise<ConfigState> {
+function cacheFor(config: Configuration, previous: ConfigState | undefined): StateCache | undefined {
+  const { ttlSeconds, maxEntries } = config.settings.cache;
+  if (ttlSeconds === 0) return undefined;
+  // Same version, same trust: the allows already cached stay valid (a no-op reload keeps them).
+  if (previous?.cache !== undefined && previous.config.version === config.version) return previous.cache;
+  return {
+    store: new DecisionCache<VerificationOutcome>({ ttlMs: ttlSeconds * 1000, maxEntries }),
+    trustVersion: config.version,
+  };
+}
+
+async function loadState(
+  dir: string,
+  extraRoots: readonly string[],
+  metrics: Metrics,
+  previous?: ConfigState,
+): Promise<ConfigState> {
   const config = loadConfiguration(dir);
   const registry = await registryOptionsFromSettings(config);
   const policyTexts = new Map<string, PolicyText>();
@@ -120,14 +172,19 @@ async function loadState(dir: string, extraRoots: readonly string[], metrics: Me
       contentHash: policy.contentHash,
     });
   }
+  const options: RegistryOptions = {
+    ...registry,
+    onRequest: (event) => {
+      metrics.registryRequest(event);
+    },
+  };
+  const cache = cacheFor(config, previous);
   return {
     config,
-    registry: {
-      ...registry,
-      onRequest: (event) => {
-        metrics.registryRequest(event);
-      },
-    },
+    registry: options,
+    // Last, once nothing else can fail: a client is never created for a state that is thrown away.
+    client: createRegistryClient(options),
+    ...(cache === undefined ? {} : { cache }),
     policyTexts,
     layoutRoots: [...config.settings.layoutRoots.map((r) => path.resolve(config.dir, r)), ...extraRoots],
     loadedAt: new Date().toISOString(),
@@ -203,6 +260,46 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
   const configDir = path.resolve(options.configDir);
   const extraRoots = (options.layoutRoots ?? []).map((r) => path.resolve(r));
   let state = await loadState(configDir, extraRoots, metrics);
+  // Requests using each state; a replaced state's client closes when its last request is done.
+  const inUse = new Map<ConfigState, number>();
+  const retired = new Set<ConfigState>();
+  const closing: Promise<void>[] = [];
+  const closeClient = (s: ConfigState): void => {
+    closing.push(s.client.close().catch(() => undefined));
+  };
+  const replaceState = (next: ConfigState): void => {
+    const old = state;
+    state = next;
+    if (old === next || old.client === next.client) return;
+    if ((inUse.get(old) ?? 0) === 0) closeClient(old);
+    else retired.add(old);
+  };
+  const lease = (): StateLease => {
+    const leased = state;
+    inUse.set(leased, (inUse.get(leased) ?? 0) + 1);
+    let released = false;
+    return {
+      state: leased,
+      release() {
+        if (released) return;
+        released = true;
+        const n = (inUse.get(leased) ?? 1) - 1;
+        if (n > 0) {
+          inUse.set(leased, n);
+          return;
+        }
+        inUse.delete(leased);
+        if (retired.delete(leased)) closeClient(leased);
+      },
+    };
+  };
+  const committer = createGroupCommitter(options.audit, {
+    onCommit: (entries, ok, seconds) => {
+      metrics.auditCommit(entries, ok, seconds);
+    },
+  });
+  let closed = false;
+  let clientClosed = false;
   // Configuration changes one at a time: each is validated against the state it replaces.
   let queue: Promise<unknown> = Promise.resolve();
   const serialised = <T>(work: () => Promise<T>): Promise<T> => {
@@ -214,6 +311,21 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
   function record(input: AppendInput): AppendResult {
     try {
       const result = options.audit.append(input);
+      metrics.auditAppend(input.kind, true);
+      return result;
+    } catch (e: unknown) {
+      metrics.auditAppend(input.kind, false);
+      throw e;
+    }
+  }
+
+  async function recordDecision(input: AppendInput): Promise<AppendResult> {
+    if (closed) {
+      metrics.auditAppend(input.kind, false);
+      throw new CountersignError('AUDIT_UNAVAILABLE', 'the appliance is shutting down');
+    }
+    try {
+      const result = await committer.append(input);
       metrics.auditAppend(input.kind, true);
       return result;
     } catch (e: unknown) {
@@ -306,7 +418,7 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
       } else {
         writeAtomically(file, req.content);
       }
-      state = await loadState(configDir, extraRoots, metrics);
+      replaceState(await loadState(configDir, extraRoots, metrics, state));
     } catch (e: unknown) {
       // The record says what was intended; say too that it did not take effect.
       try {
@@ -335,9 +447,9 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
   async function reload(actor: string, reason: string): Promise<ReloadResult> {
     const before = state;
     // A failed load throws here and the old configuration stays in force.
-    const next = await loadState(configDir, extraRoots, metrics);
+    const next = await loadState(configDir, extraRoots, metrics, before);
     if (next.config.version === before.config.version) {
-      state = next;
+      replaceState(next);
       return { changed: false, previousVersion: before.config.version, configVersion: next.config.version };
     }
     const oldFiles = new Map(before.config.files.map((f) => [f.path, f.contentHash]));
@@ -346,20 +458,27 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
       .sort()
       .filter((p) => oldFiles.get(p) !== newFiles.get(p))
       .map((p) => ({ path: p, oldHash: oldFiles.get(p) ?? null, newHash: newFiles.get(p) ?? null }));
-    const entry = record({
-      kind: 'config-change',
-      actor,
-      payload: {
-        target: 'configuration',
-        action: 'reload',
-        reason,
-        oldConfigVersion: before.config.version,
-        newConfigVersion: next.config.version,
-        files,
-        policies: next.config.policies.map((p) => p.policy.name),
-      },
-    });
-    state = next;
+    let entry: AppendResult;
+    try {
+      entry = record({
+        kind: 'config-change',
+        actor,
+        payload: {
+          target: 'configuration',
+          action: 'reload',
+          reason,
+          oldConfigVersion: before.config.version,
+          newConfigVersion: next.config.version,
+          files,
+          policies: next.config.policies.map((p) => p.policy.name),
+        },
+      });
+    } catch (e: unknown) {
+      // Not recorded, not in force: the new state's connections go with it.
+      closeClient(next);
+      throw e;
+    }
+    replaceState(next);
     return {
       changed: true,
       previousVersion: before.config.version,
@@ -377,12 +496,25 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
     configDir,
     readOnlyConfig: options.readOnlyConfig === true,
     current: () => state,
+    lease,
     record,
+    recordDecision,
     reload: (actor, reason) => serialised(() => reload(actor, reason)),
     change: (req) => serialised(() => change(req)),
     checkReady() {
       options.audit.latestCheckpoint();
       options.tokens.probeWritable();
+    },
+    async close() {
+      closed = true;
+      // Entries already queued belong to requests being answered: commit them, do not drop them.
+      committer.flush();
+      if (!clientClosed) {
+        clientClosed = true;
+        if ((inUse.get(state) ?? 0) === 0) closeClient(state);
+        else retired.add(state);
+      }
+      await Promise.all(closing);
     },
   };
 }

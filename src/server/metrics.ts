@@ -82,6 +82,10 @@ export interface Metrics {
   registryRequest(event: RegistryRequestEvent): void;
   authRefused(reason: string): void;
   auditAppend(kind: string, ok: boolean): void;
+  /** One group commit: how many entries it held, whether it committed, how long it took. */
+  auditCommit(entries: number, ok: boolean, seconds: number): void;
+  /** A decision looked up in the cache: answered from it (hit) or verified afresh (miss). */
+  decisionCache(hit: boolean): void;
   /** The current value of a counter, for tests and /readyz-style checks. */
   value(name: string, labels?: Labels): number;
   render(): string;
@@ -111,7 +115,25 @@ export function createMetrics(): Metrics {
       'Audit entries that could not be written, by kind.',
     ),
     cacheHits: new Counter('countersign_decision_cache_hits_total', 'Decisions answered from the cache.'),
+    cacheMisses: new Counter(
+      'countersign_decision_cache_misses_total',
+      'Decisions verified afresh while the cache was on.',
+    ),
+    auditCommits: new Counter(
+      'countersign_audit_commits_total',
+      'Group commits of decision entries (one transaction and fsync each), by outcome.',
+    ),
   };
+  const commitEntries = new Histogram(
+    'countersign_audit_commit_entries',
+    'Decision entries per group commit.',
+    [1, 2, 4, 8, 16, 32, 64, 128, 256],
+  );
+  const commitLatency = new Histogram(
+    'countersign_audit_commit_duration_seconds',
+    'Time of one group commit (transaction, checkpoint signature, fsync).',
+    LATENCY_BUCKETS,
+  );
   const latency = new Histogram(
     'countersign_verify_duration_seconds',
     'Time to answer POST /v1/verify, audit append included.',
@@ -135,7 +157,16 @@ export function createMetrics(): Metrics {
     auditAppend(kind, ok) {
       (ok ? counters.auditAppends : counters.auditFailures).inc({ kind });
     },
+    auditCommit(entries, ok, seconds) {
+      counters.auditCommits.inc({ outcome: ok ? 'committed' : 'failed' });
+      commitEntries.observe(entries);
+      commitLatency.observe(seconds);
+    },
+    decisionCache(hit) {
+      (hit ? counters.cacheHits : counters.cacheMisses).inc();
+    },
     value: (name, labels = {}) => byName.get(name)?.get(labels) ?? 0,
-    render: () => `${[...Object.values(counters).map((c) => c.render()), latency.render()].join('\n')}\n`,
+    render: () =>
+      `${[...Object.values(counters).map((c) => c.render()), latency.render(), commitEntries.render(), commitLatency.render()].join('\n')}\n`,
   };
 }

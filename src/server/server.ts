@@ -81,13 +81,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
     app = created;
     created.addHook('onClose', async () => {
+      // Queued decision entries are committed before the stop entry and before the database closes.
+      await appliance.close();
       try {
         appliance.record({ kind: 'system', actor: 'countersign', payload: { event: 'stop' } });
       } catch (e: unknown) {
         created.log.error({ err: e }, 'could not record the shutdown');
       }
       data.close();
-      await Promise.resolve();
     });
     const host = options.host ?? settings.server.host;
     const port = options.port ?? settings.server.port;

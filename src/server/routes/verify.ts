@@ -58,7 +58,7 @@ const reasonSchema = {
 
 const responseSchema = {
   type: 'object',
-  required: ['allowed', 'code', 'explanation', 'image', 'digest', 'pinned', 'policies', 'receipt'],
+  required: ['allowed', 'code', 'explanation', 'image', 'digest', 'pinned', 'policies', 'cached', 'receipt'],
   additionalProperties: false,
   properties: {
     allowed: { type: 'boolean' },
@@ -130,6 +130,10 @@ const responseSchema = {
     },
     notes: { type: 'array', items: { type: 'string' } },
     warnings: { type: 'array', items: { type: 'string' } },
+    cached: {
+      type: 'boolean',
+      description: 'True when the allow came from the decision cache; the decision is audited all the same',
+    },
     receipt: { $ref: 'Receipt#' },
   },
 } as const;
@@ -223,6 +227,8 @@ export function decisionPayload(
     usedDefaultPolicy: outcome.decision?.usedDefaultPolicy ?? false,
     signatures: outcome.signatures.map((s) => ({ id: s.id, format: s.format })),
     rejected: outcome.rejected.map((r) => ({ id: r.id, code: r.code })),
+    // A cached allow is recorded like any other, and says where it came from.
+    cached: outcome.cached === true,
     configVersion,
   };
 }
@@ -241,15 +247,18 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginCallback {
       },
       async (request, reply) => {
         const started = performance.now();
-        const state = appliance.current();
+        const lease = appliance.lease();
+        const state = lease.state;
         const body = request.body;
-        const policies = policiesFor(state.config.policies, body.policy);
         let outcome: VerificationOutcome;
         try {
+          const policies = policiesFor(state.config.policies, body.policy);
           outcome = await verifyImage({
             image: body.image,
             policies,
             registry: state.registry,
+            client: state.client,
+            ...(state.cache === undefined ? {} : { cache: state.cache }),
             discovery: {
               maxSignatureBlobBytes: state.config.settings.limits.maxSignatureBytes,
               maxAttachments: 64,
@@ -271,12 +280,16 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginCallback {
             attestations: [],
             notes: [],
           };
+        } finally {
+          lease.release();
         }
+        if (state.cache !== undefined) appliance.metrics.decisionCache(outcome.cached === true);
         const policyNames = (outcome.decision?.policies ?? []).map((p) => p.name);
         const principal = request.principal;
         let receipt: AppendResult;
         try {
-          receipt = appliance.record({
+          // Answered only once the group commit holding this entry is durable.
+          receipt = await appliance.recordDecision({
             kind: 'decision',
             actor: principal?.name ?? 'anonymous',
             payload: decisionPayload(outcome, body, state.config.version),
@@ -310,6 +323,7 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginCallback {
           attestations: outcome.attestations,
           notes: outcome.notes,
           warnings: outcome.decision?.warnings ?? [],
+          cached: outcome.cached === true,
           receipt: receiptOf(receipt),
         });
       },
