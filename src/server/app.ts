@@ -13,7 +13,9 @@ import { installErrorHandling, errorSchema } from './errors.ts';
 import { collectRoutes, docsPage, openApiDocument } from './openapi.ts';
 import { auditRoutes, entrySchema } from './routes/audit.ts';
 import { configRoutes } from './routes/config.ts';
+import { exportRoutes } from './routes/export.ts';
 import { healthRoutes } from './routes/health.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { receiptSchema, verifyRoutes } from './routes/verify.ts';
 
 /** Every request body is small; the few routes that take more say so themselves. */
@@ -62,6 +64,8 @@ export const appPlugin: FastifyPluginAsync<AppOptions> = async (app, { appliance
   await app.register(verifyRoutes(appliance));
   await app.register(configRoutes(appliance));
   await app.register(auditRoutes(appliance));
+  await app.register(exportRoutes(appliance));
+  await app.register(uiRoutes());
 
   let document: Record<string, unknown> | undefined;
   const openApi = (): Record<string, unknown> =>
