@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real tools the integration tests run against, idempotently:
 #   - docker-registry (CNCF distribution), htpasswd (bcrypt for registry basic auth) and poppler-utils
-#     (pdftoppm, pdfinfo, pdftotext for the audit report tests) via apt-get;
+#     (pdftoppm, pdfinfo, pdftotext for the audit report tests) and chromium (the headless browser
+#     the auditor web page's end-to-end test drives through playwright-core) via apt-get;
 #   - cosign and skopeo from Debian trixie, unpacked into .tools/ of this project. Bookworm has no
 #     cosign, and its skopeo 1.9 has sigstore signing compiled out. Trixie's skopeo needs trixie's
 #     glibc, so its wrapper runs it through trixie's own dynamic loader. The host's apt state and
@@ -21,6 +22,7 @@ command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils) # renders audit report PDFs in tests
+[ -x /usr/bin/chromium ] || need+=(chromium)                    # test/e2e/auditor-ui.test.ts
 if [ ${#need[@]} -gt 0 ]; then
   say "apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
