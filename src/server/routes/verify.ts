@@ -141,11 +141,15 @@ const responseSchema = {
 export const receiptSchema = {
   $id: 'Receipt',
   type: 'object',
-  required: ['index', 'checkpoint', 'inclusionProof'],
+  required: ['index', 'entryHash', 'checkpoint', 'inclusionProof'],
   additionalProperties: false,
   description: 'The audit entry of this answer: its index, the signed checkpoint including it, and the proof',
   properties: {
     index: { type: 'integer' },
+    entryHash: {
+      type: 'string',
+      description: 'RFC 6962 leaf hash of the entry, base64: keep it to find and check the entry later',
+    },
     checkpoint: { type: 'string', description: 'C2SP signed note (tlog-checkpoint)' },
     inclusionProof: {
       type: 'object',
@@ -163,6 +167,7 @@ export const receiptSchema = {
 export function receiptOf(r: AppendResult): JsonObject {
   return {
     index: r.index,
+    entryHash: Buffer.from(r.entryHash).toString('base64'),
     checkpoint: r.checkpoint,
     inclusionProof: {
       leafIndex: r.inclusionProof.leafIndex,
