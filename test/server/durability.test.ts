@@ -111,7 +111,10 @@ describe('audit durability', () => {
         cfg.configDir,
       ]).then(
         (r) => ({ code: 0, out: r.stdout }),
-        (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, out: e.stdout ?? '' }),
+        (e: unknown) => {
+          const failed = e as { code?: number; stdout?: string };
+          return { code: failed.code ?? -1, out: failed.stdout ?? '' };
+        },
       );
       assert.equal(verify.code, 0, verify.out);
 
