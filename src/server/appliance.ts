@@ -100,6 +100,11 @@ export interface StateLease {
   release(): void;
 }
 
+export interface DecisionTicket {
+  record(input: AppendInput): Promise<AppendResult>;
+  abandon(): void;
+}
+
 export interface Appliance {
   readonly audit: AuditStore;
   readonly tokens: TokenStore;
@@ -118,6 +123,12 @@ export interface Appliance {
    * committed durably, rejects (AUDIT_UNAVAILABLE) when it could not be.
    */
   recordDecision(input: AppendInput): Promise<AppendResult>;
+  /**
+   * Announces a decision about to be made, so that group commit waits (briefly) for its entry
+   * instead of committing without it. Record through the ticket, or abandon it when the request
+   * ends without an entry; abandoning after recording does nothing.
+   */
+  beginDecision(): DecisionTicket;
   reload(actor: string, reason: string): Promise<ReloadResult>;
   change(request: ChangeRequest): Promise<ChangeResult>;
   /** Throws unless the configuration is loaded and the database takes writes. */
@@ -293,7 +304,9 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
       },
     };
   };
+  let decisionsOnTheirWay = 0;
   const committer = createGroupCommitter(options.audit, {
+    onTheirWay: () => decisionsOnTheirWay,
     onCommit: (entries, ok, seconds) => {
       metrics.auditCommit(entries, ok, seconds);
     },
@@ -332,6 +345,27 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
       metrics.auditAppend(input.kind, false);
       throw e;
     }
+  }
+
+  function beginDecision(): DecisionTicket {
+    decisionsOnTheirWay++;
+    let open = true;
+    const settle = (): void => {
+      if (!open) return;
+      open = false;
+      decisionsOnTheirWay--;
+    };
+    return {
+      record(input) {
+        settle();
+        return recordDecision(input);
+      },
+      abandon() {
+        if (!open) return;
+        settle();
+        committer.nudge();
+      },
+    };
   }
 
   function refuseReadOnly(): void {
@@ -499,6 +533,7 @@ export async function createAppliance(options: ApplianceOptions): Promise<Applia
     lease,
     record,
     recordDecision,
+    beginDecision,
     reload: (actor, reason) => serialised(() => reload(actor, reason)),
     change: (req) => serialised(() => change(req)),
     checkReady() {

@@ -11,9 +11,18 @@ import { isCountersignError } from '../errors.ts';
 
 /** Enough to amortise the fsync; small enough that one commit stays short. */
 export const DEFAULT_MAX_BATCH = 256;
+/** The longest an entry waits for others to join its commit. */
+export const DEFAULT_MAX_WAIT_MS = 2;
 
 export interface GroupCommitOptions {
   readonly maxBatch?: number;
+  /**
+   * How many entries are still on their way (requests being verified that will append). While
+   * some are, a commit waits for them, at most maxWaitMs, so that one fsync serves them all;
+   * when none are (a lone request), it commits at once. Default: none are ever on their way.
+   */
+  readonly onTheirWay?: () => number;
+  readonly maxWaitMs?: number;
   /** After each commit attempt: entries in it, whether it committed, seconds it took. */
   readonly onCommit?: (entries: number, ok: boolean, seconds: number) => void;
 }
@@ -25,6 +34,8 @@ export interface GroupCommitter {
   pending(): number;
   /** Commits everything waiting now (before the database is closed). */
   flush(): void;
+  /** Says that an entry on its way will not come (its request failed): maybe commit now. */
+  nudge(): void;
 }
 
 interface Waiting {
@@ -38,8 +49,11 @@ export function createGroupCommitter(
   options: GroupCommitOptions = {},
 ): GroupCommitter {
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const onTheirWay = options.onTheirWay ?? (() => 0);
   let queue: Waiting[] = [];
   let scheduled = false;
+  let timer: NodeJS.Timeout | undefined;
 
   function commit(batch: readonly Waiting[]): void {
     const started = performance.now();
@@ -67,6 +81,10 @@ export function createGroupCommitter(
 
   function flush(): void {
     scheduled = false;
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
     while (queue.length > 0) {
       const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
       queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
@@ -74,19 +92,28 @@ export function createGroupCommitter(
     }
   }
 
+  /** Commit now if nobody else is coming or the batch is full; else at the latest after maxWaitMs. */
+  function schedule(): void {
+    if (queue.length === 0 || scheduled) return;
+    if (onTheirWay() === 0 || queue.length >= maxBatch) {
+      scheduled = true;
+      // After this turn's I/O callbacks: every request that reached this point meanwhile
+      // joins the same transaction.
+      setImmediate(flush);
+    } else {
+      timer ??= setTimeout(flush, maxWaitMs);
+    }
+  }
+
   return {
     append(input) {
       return new Promise<AppendResult>((resolve, reject) => {
         queue.push({ input, resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          // After this turn's I/O callbacks: every request that reached this point meanwhile
-          // joins the same transaction.
-          setImmediate(flush);
-        }
+        schedule();
       });
     },
     pending: () => queue.length,
     flush,
+    nudge: schedule,
   };
 }

@@ -87,6 +87,55 @@ describe('createGroupCommitter', () => {
     });
   });
 
+  describe('when more entries are on their way', () => {
+    it('waits for them and commits all in one transaction', async (t) => {
+      const log = testLog(tempDir(t));
+      const store = log.open();
+      t.after(() => {
+        store.close();
+      });
+      let coming = 3;
+      const commits: number[] = [];
+      const committer = createGroupCommitter(store, {
+        onTheirWay: () => coming,
+        maxWaitMs: 10_000,
+        onCommit: (entries) => commits.push(entries),
+      });
+      const arrive = (n: number) => {
+        coming--;
+        return committer.append(decision(n));
+      };
+      const first = arrive(0);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(commits, []);
+      const second = arrive(1);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(commits, []);
+      // The third request fails before it has an entry: nobody else is coming, commit now.
+      coming--;
+      committer.nudge();
+      await Promise.all([first, second]);
+      assert.deepEqual(commits, [2]);
+    });
+
+    it('commits after maxWaitMs at the latest', async (t) => {
+      const log = testLog(tempDir(t));
+      const store = log.open();
+      t.after(() => {
+        store.close();
+      });
+      const commits: number[] = [];
+      const committer = createGroupCommitter(store, {
+        onTheirWay: () => 5,
+        maxWaitMs: 5,
+        onCommit: (entries) => commits.push(entries),
+      });
+      const r = await committer.append(decision(0));
+      assert.equal(r.index, 0);
+      assert.deepEqual(commits, [1]);
+    });
+  });
+
   describe('when the commit fails', () => {
     it('rejects every entry of the batch with AUDIT_UNAVAILABLE and writes none of them', async (t) => {
       const log = testLog(tempDir(t));

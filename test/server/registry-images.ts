@@ -29,9 +29,17 @@ export async function pushSignedImage(
   const image = await pushImage(reg, repo, tag);
   if (signer === null) return image.digest;
   const payload = simpleSigningPayload(image.digest, `${reg.host}/${repo}`);
-  const config = enc('{}');
-  const configDigest = await uploadBlob(reg, repo, config);
   const payloadDigest = await uploadBlob(reg, repo, payload);
+  // As cosign writes it: the config names the payload layer, so each signature's is distinct.
+  const config = enc({
+    architecture: '',
+    created: '0001-01-01T00:00:00Z',
+    history: [{ created: '0001-01-01T00:00:00Z' }],
+    os: '',
+    rootfs: { type: 'layers', diff_ids: [payloadDigest] },
+    config: {},
+  });
+  const configDigest = await uploadBlob(reg, repo, config);
   const manifest = enc({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,

@@ -52,11 +52,18 @@ export interface ServeProcess {
   stderr(): string;
 }
 
-/** Starts `countersign serve --config DIR --port 0 ...args` and waits for its listening line. */
-export async function spawnServe(configDir: string, args: readonly string[] = []): Promise<ServeProcess> {
+/**
+ * Starts `countersign serve --config DIR --port 0 --log-level L ...args` (L: warn unless given;
+ * its logs go to stderr, kept in memory) and waits for its listening line.
+ */
+export async function spawnServe(
+  configDir: string,
+  args: readonly string[] = [],
+  logLevel = 'warn',
+): Promise<ServeProcess> {
   const proc = spawn(
     process.execPath,
-    [MAIN, 'serve', '--config', configDir, '--port', '0', '--log-level', 'warn', ...args],
+    [MAIN, 'serve', '--config', configDir, '--port', '0', '--log-level', logLevel, ...args],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -65,7 +72,8 @@ export async function spawnServe(configDir: string, args: readonly string[] = []
     out += c.toString('utf8');
   });
   proc.stderr.on('data', (c: Buffer) => {
-    err += c.toString('utf8');
+    // The tail is enough to explain a failure; per-request logs of a benchmark would be megabytes.
+    err = (err + c.toString('utf8')).slice(-65_536);
   });
   const exited = new Promise<number | null>((resolve) => {
     proc.on('exit', (code) => {

@@ -250,87 +250,94 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginCallback {
           response: { 200: responseSchema, ...errorResponses },
         },
       },
-      async (request, reply) => {
-        const started = performance.now();
-        const lease = appliance.lease();
-        const state = lease.state;
-        const body = request.body;
-        let outcome: VerificationOutcome;
+      async (request) => {
+        // Group commit waits for this decision's entry rather than committing without it.
+        const ticket = appliance.beginDecision();
         try {
-          const policies = policiesFor(state.config.policies, body.policy);
-          outcome = await verifyImage({
-            image: body.image,
-            policies,
-            registry: state.registry,
-            client: state.client,
-            ...(state.cache === undefined ? {} : { cache: state.cache }),
-            discovery: {
-              maxSignatureBlobBytes: state.config.settings.limits.maxSignatureBytes,
-              maxAttachments: 64,
-            },
-            layoutRoots: state.layoutRoots,
-          });
-        } catch (e: unknown) {
-          if (isCountersignError(e) && errorClassOf(e.code) === 'usage') throw e;
-          // Anything else is a failure of ours: fail closed, and still on the record.
-          request.log.error({ err: e }, 'verification failed unexpectedly');
-          const err = toCountersignError(e);
-          outcome = {
-            allowed: false,
-            code: err.code,
-            explanation: `denied: verification failed [${err.code}]`,
-            image: body.image,
-            signatures: [],
-            rejected: [],
-            attestations: [],
-            notes: [],
+          const started = performance.now();
+          const lease = appliance.lease();
+          const state = lease.state;
+          const body = request.body;
+          let outcome: VerificationOutcome;
+          try {
+            const policies = policiesFor(state.config.policies, body.policy);
+            outcome = await verifyImage({
+              image: body.image,
+              policies,
+              registry: state.registry,
+              client: state.client,
+              ...(state.cache === undefined ? {} : { cache: state.cache }),
+              discovery: {
+                maxSignatureBlobBytes: state.config.settings.limits.maxSignatureBytes,
+                maxAttachments: 64,
+              },
+              layoutRoots: state.layoutRoots,
+            });
+          } catch (e: unknown) {
+            if (isCountersignError(e) && errorClassOf(e.code) === 'usage') throw e;
+            // Anything else is a failure of ours: fail closed, and still on the record.
+            request.log.error({ err: e }, 'verification failed unexpectedly');
+            const err = toCountersignError(e);
+            outcome = {
+              allowed: false,
+              code: err.code,
+              explanation: `denied: verification failed [${err.code}]`,
+              image: body.image,
+              signatures: [],
+              rejected: [],
+              attestations: [],
+              notes: [],
+            };
+          } finally {
+            lease.release();
+          }
+          if (state.cache !== undefined) appliance.metrics.decisionCache(outcome.cached === true);
+          const policyNames = (outcome.decision?.policies ?? []).map((p) => p.name);
+          const principal = request.principal;
+          let receipt: AppendResult;
+          try {
+            // Answered only once the group commit holding this entry is durable.
+            receipt = await ticket.record({
+              kind: 'decision',
+              actor: principal?.name ?? 'anonymous',
+              payload: decisionPayload(outcome, body, state.config.version),
+            });
+          } catch (e: unknown) {
+            appliance.metrics.decision('unrecorded', policyNames, (performance.now() - started) / 1000);
+            request.log.error({ err: e }, 'decision could not be recorded: answering 503');
+            throw new CountersignError(
+              'AUDIT_UNAVAILABLE',
+              'the decision could not be recorded; nothing is allowed',
+            );
+          }
+          appliance.metrics.decision(
+            outcome.allowed ? 'allow' : 'deny',
+            policyNames,
+            (performance.now() - started) / 1000,
+          );
+          // Returned, not sent: fastify serialises it with the response schema.
+          return {
+            allowed: outcome.allowed,
+            code: outcome.code,
+            explanation: outcome.explanation,
+            image: outcome.image,
+            digest: outcome.digest ?? null,
+            pinned: outcome.pinned ?? null,
+            policies: (outcome.decision?.policies ?? []).map((p) => ({
+              ...policyRecord(p),
+              explanation: p.explanation,
+            })),
+            signatures: outcome.signatures,
+            rejected: outcome.rejected,
+            attestations: outcome.attestations,
+            notes: outcome.notes,
+            warnings: outcome.decision?.warnings ?? [],
+            cached: outcome.cached === true,
+            receipt: receiptOf(receipt),
           };
         } finally {
-          lease.release();
+          ticket.abandon();
         }
-        if (state.cache !== undefined) appliance.metrics.decisionCache(outcome.cached === true);
-        const policyNames = (outcome.decision?.policies ?? []).map((p) => p.name);
-        const principal = request.principal;
-        let receipt: AppendResult;
-        try {
-          // Answered only once the group commit holding this entry is durable.
-          receipt = await appliance.recordDecision({
-            kind: 'decision',
-            actor: principal?.name ?? 'anonymous',
-            payload: decisionPayload(outcome, body, state.config.version),
-          });
-        } catch (e: unknown) {
-          appliance.metrics.decision('unrecorded', policyNames, (performance.now() - started) / 1000);
-          request.log.error({ err: e }, 'decision could not be recorded: answering 503');
-          throw new CountersignError(
-            'AUDIT_UNAVAILABLE',
-            'the decision could not be recorded; nothing is allowed',
-          );
-        }
-        appliance.metrics.decision(
-          outcome.allowed ? 'allow' : 'deny',
-          policyNames,
-          (performance.now() - started) / 1000,
-        );
-        return reply.send({
-          allowed: outcome.allowed,
-          code: outcome.code,
-          explanation: outcome.explanation,
-          image: outcome.image,
-          digest: outcome.digest ?? null,
-          pinned: outcome.pinned ?? null,
-          policies: (outcome.decision?.policies ?? []).map((p) => ({
-            ...policyRecord(p),
-            explanation: p.explanation,
-          })),
-          signatures: outcome.signatures,
-          rejected: outcome.rejected,
-          attestations: outcome.attestations,
-          notes: outcome.notes,
-          warnings: outcome.decision?.warnings ?? [],
-          cached: outcome.cached === true,
-          receipt: receiptOf(receipt),
-        });
       },
     );
     done();
