@@ -44,9 +44,13 @@ const CODE_TABLE = {
   SIZE_LIMIT_EXCEEDED: 'denied',
   // denials: the signatures
   NO_SIGNATURES: 'denied',
+  /** No signature for this digest, while other digests of the repository are signed (a re-pushed tag?). */
+  SIGNED_OTHER_DIGEST: 'denied',
   SIGNATURE_MANIFEST_INVALID: 'denied',
   SIGNATURE_ENCODING_INVALID: 'denied',
   SIGNATURE_INVALID: 'denied',
+  /** The payload layer differs from the one the signature image's config recorded: replaced after signing. */
+  SIGNATURE_LAYER_MODIFIED: 'denied',
   PAYLOAD_INVALID: 'denied',
   PAYLOAD_TYPE_INVALID: 'denied',
   PAYLOAD_DIGEST_MISMATCH: 'denied',

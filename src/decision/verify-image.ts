@@ -143,7 +143,17 @@ export async function verifyImage(req: VerifyImageRequest): Promise<Verification
       }
     }
     let code = decision.allowed ? decision.code : primaryReason(decision);
-    if (!decision.allowed && found.candidates.length === 0) code = found.rejected[0]?.code ?? 'NO_SIGNATURES';
+    let unsignedNote = '';
+    if (!decision.allowed && found.candidates.length === 0) {
+      code = found.rejected[0]?.code ?? 'NO_SIGNATURES';
+      if (code === 'NO_SIGNATURES' && reference.digest === undefined) {
+        const others = await otherSignedDigests(source, resolved.digest);
+        if (others > 0) {
+          code = 'SIGNED_OTHER_DIGEST';
+          unsignedNote = `; ${others} other digest(s) of ${resolved.name} are signed: was the tag re-pushed after signing?`;
+        }
+      }
+    }
     const outcome: VerificationOutcome = {
       ...base,
       notes: [...new Set(notes)],
@@ -151,7 +161,7 @@ export async function verifyImage(req: VerifyImageRequest): Promise<Verification
       code,
       explanation:
         !decision.allowed && found.candidates.length === 0
-          ? `denied: no signatures found for ${resolved.digest}${found.rejected.length > 0 ? ` (${found.rejected.length} unusable attachment(s))` : ''} [${code ?? 'NO_SIGNATURES'}]`
+          ? `denied: no signatures found for ${resolved.digest}${found.rejected.length > 0 ? ` (${found.rejected.length} unusable attachment(s))` : ''}${unsignedNote} [${code ?? 'NO_SIGNATURES'}]`
           : decision.explanation,
       name: resolved.name,
       digest: resolved.digest,
@@ -192,6 +202,7 @@ const REASON_PRIORITY: readonly ErrorCode[] = [
   'PAYLOAD_TYPE_INVALID',
   'PAYLOAD_INVALID',
   'BUNDLE_INVALID',
+  'SIGNATURE_LAYER_MODIFIED',
   'SIGNATURE_INVALID',
 ];
 
@@ -204,4 +215,18 @@ function primaryReason(decision: Decision): ErrorCode | null {
   if (failing === undefined || failing.satisfied > 0) return decision.code;
   const codes = new Set(failing.signers.flatMap((s) => s.reasons.map((r) => r.code)));
   return REASON_PRIORITY.find((c) => codes.has(c)) ?? decision.code;
+}
+
+/**
+ * How many other digests of the repository carry a cosign signature tag. Only a diagnosis of a
+ * denial (tag lists are not trusted for anything else); a source that cannot list says 0.
+ */
+async function otherSignedDigests(source: ImageSource, digest: string): Promise<number> {
+  if (source.listTags === undefined) return 0;
+  try {
+    const own = `${digest.replace(':', '-')}.sig`;
+    return (await source.listTags()).filter((t) => /^sha256-[0-9a-f]{64}\.sig$/.test(t) && t !== own).length;
+  } catch {
+    return 0;
+  }
 }

@@ -47,6 +47,7 @@ export async function openImageSource(
         getManifest: (tagOrDigest) => layout.getManifest(tagOrDigest),
         getBlob: (digest, maxBytes) => layout.getBlob(digest, maxBytes),
         getReferrers: (digest) => layout.getReferrers(digest),
+        listTags: () => layout.listTags(),
         close: () => Promise.resolve(),
       };
     }

@@ -116,10 +116,13 @@ export function descriptorsForTag(index: ImageIndex, tag: string): Descriptor[] 
 }
 
 /** Opens a layout: checks `oci-layout` and parses `index.json` once. */
+/** A layout source always lists its tags (index.json holds them). */
+export type LayoutSource = ImageSource & { listTags(): Promise<readonly string[]> };
+
 export async function openLayoutSource(
   ref: LayoutReference,
   options: LayoutOptions = {},
-): Promise<ImageSource> {
+): Promise<LayoutSource> {
   const dir = ref.path;
   const name = `oci:${dir}`;
 
@@ -206,6 +209,18 @@ export async function openLayoutSource(
       const bytes = await readBlob(digest, limit);
       if (bytes === null) throw unreadable(`${name}: blob ${digest} is missing`);
       return bytes;
+    },
+
+    /** The tags index.json names (`org.opencontainers.image.ref.name`). */
+    listTags(): Promise<readonly string[]> {
+      const tags = new Set<string>();
+      for (const entry of index.manifests) {
+        const refName = entry.annotations?.[REF_NAME_ANNOTATION];
+        if (refName === undefined) continue;
+        const tag = refName.includes(':') ? refName.slice(refName.lastIndexOf(':') + 1) : refName;
+        if (isTag(tag)) tags.add(tag);
+      }
+      return Promise.resolve([...tags]);
     },
 
     /**

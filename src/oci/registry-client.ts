@@ -497,6 +497,25 @@ export function createRegistryClient(options: RegistryOptions = {}): RegistryCli
         }
         return { digest: sha256Digest(answer.bytes), mediaType: index.mediaType, bytes: answer.bytes };
       },
+
+      /** distribution-spec "Listing Tags": the first page only; 404 means no tags. */
+      async listTags(): Promise<readonly string[]> {
+        const answer = await get(
+          `/v2/${ref.repository}/tags/list`,
+          'application/json',
+          MAX_MANIFEST_BYTES,
+          `tags of ${name}`,
+        );
+        if (answer.status === 404) return [];
+        let doc: unknown;
+        try {
+          doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(answer.bytes));
+        } catch {
+          throw new CountersignError('REGISTRY_ERROR', `${name}: tag list is not JSON`);
+        }
+        const tags = (doc as { tags?: unknown } | null)?.tags;
+        return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+      },
     };
   }
 
@@ -522,6 +541,7 @@ export function createRegistrySource(
     getManifest: (tagOrDigest) => inner.getManifest(tagOrDigest),
     getBlob: (digest, maxBytes) => inner.getBlob(digest, maxBytes),
     getReferrers: (digest) => inner.getReferrers(digest),
+    listTags: () => inner.listTags?.() ?? Promise.resolve([]),
     close: () => client.close(),
   };
 }

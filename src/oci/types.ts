@@ -44,6 +44,8 @@ export interface ImageSource {
   getBlob(digest: Digest, maxBytes: number): Promise<Uint8Array>;
   /** The OCI 1.1 referrers index for a digest; null when the source does not support the API. */
   getReferrers(digest: Digest): Promise<FetchedManifest | null>;
+  /** Tags of the repository (first page), for diagnosing denials; never used to decide an allow. */
+  listTags?(): Promise<readonly string[]>;
 }
 
 /** Media types this product reads (OCI image-spec v1.1 and Docker image manifest v2 schema 2). */

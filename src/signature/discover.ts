@@ -5,9 +5,10 @@
  */
 import { CountersignError, isCountersignError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
+import { isDigest } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import type { Descriptor, Digest, FetchedManifest, ImageSource } from '../oci/types.ts';
-import type { BundleSignature, SignatureCandidate } from '../verify/types.ts';
+import type { BundleSignature, LegacyCosignSignature, SignatureCandidate } from '../verify/types.ts';
 import { classifyBundle } from './bundle-kind.ts';
 import {
   legacySignatureFromLayer,
@@ -81,27 +82,38 @@ export async function discoverSignatures(
         );
       }
       const layers = m.layers.slice(0, options.maxAttachments);
-      for (const [i, layer] of layers.entries()) {
-        const id = `${sigTag}#${i}`;
-        try {
-          if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
-            throw new CountersignError(
-              'NOT_A_SIGNATURE',
-              `${id}: layer media type "${layer.mediaType}" is not a simple-signing payload`,
-            );
-          }
-          const payload = await readBlob(source, layer, options);
-          candidates.push(
-            legacySignatureFromLayer(
+      // The config (evidence of the recorded layer digests) and every payload, concurrently.
+      const recordedLookup = recordedLayerDigests(source, m.config.digest, m.layers.length);
+      const read = await Promise.all(
+        layers.map(async (layer, i): Promise<LegacyCosignSignature | RejectedAttachment> => {
+          const id = `${sigTag}#${i}`;
+          try {
+            if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
+              throw new CountersignError(
+                'NOT_A_SIGNATURE',
+                `${id}: layer media type "${layer.mediaType}" is not a simple-signing payload`,
+              );
+            }
+            const payload = await readBlob(source, layer, options);
+            return legacySignatureFromLayer(
               id,
               { mediaType: layer.mediaType, annotations: layer.annotations ?? {} },
               payload,
-            ),
-          );
-        } catch (e: unknown) {
-          rejected.push(reject(id, e));
+            );
+          } catch (e: unknown) {
+            return reject(id, e);
+          }
+        }),
+      );
+      const recorded = await recordedLookup;
+      read.forEach((r, i) => {
+        if (!('format' in r)) {
+          rejected.push(r);
+          return;
         }
-      }
+        const recordedDigest = recorded?.[i];
+        candidates.push(recordedDigest === undefined ? r : { ...r, recordedDigest });
+      });
     } catch (e: unknown) {
       rejected.push(reject(sigTag, e));
     }
@@ -133,6 +145,31 @@ export async function discoverSignatures(
     }
   }
   return { candidates, rejected, attestations };
+}
+
+const MAX_CONFIG_BYTES = 64 * 1024;
+
+/**
+ * The layer digests a cosign signature image's config records (`rootfs.diff_ids`; signature layers
+ * are uncompressed, so diff_id = layer digest). Evidence only: absent or unreadable gives undefined.
+ */
+async function recordedLayerDigests(
+  source: ImageSource,
+  configDigest: Digest,
+  layerCount: number,
+): Promise<readonly Digest[] | undefined> {
+  try {
+    const bytes = await source.getBlob(configDigest, MAX_CONFIG_BYTES);
+    const doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as {
+      rootfs?: { diff_ids?: unknown };
+    };
+    const ids = doc.rootfs?.diff_ids;
+    if (!Array.isArray(ids) || ids.length !== layerCount) return undefined;
+    if (!ids.every((d): d is Digest => typeof d === 'string' && isDigest(d))) return undefined;
+    return ids;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The referrers API, else its fallback tag `sha256-<hex>` (OCI distribution-spec 1.1). */

@@ -173,12 +173,27 @@ function checkLegacy(
     signer.kind === 'key'
       ? checkLegacyWithKey(sig, signer)
       : checkLegacyWithCertificate(sig, signer, options);
-  if (!result.ok) return result;
+  if (!result.ok) return explainFailure(sig, result);
   const missing = missingAnnotations(payload, signer.annotations);
   if (missing.length > 0) {
     return fail('ANNOTATION_MISMATCH', `${sig.id}: payload lacks required annotations ${missing.join(', ')}`);
   }
   return result;
+}
+
+/**
+ * A signature that does not verify is either by another key or over a payload changed after
+ * signing. cosign records each layer's digest in the signature image's config: when the payload no
+ * longer matches that record, the layer was replaced, and the code says so.
+ */
+function explainFailure(sig: LegacyCosignSignature, result: SignatureCheck): SignatureCheck {
+  if (result.ok || result.code !== 'SIGNATURE_INVALID' || sig.recordedDigest === undefined) return result;
+  const actual = `sha256:${createHash('sha256').update(sig.payload).digest('hex')}`;
+  if (actual === sig.recordedDigest) return result;
+  return fail(
+    'SIGNATURE_LAYER_MODIFIED',
+    `${sig.id}: payload ${actual} is not the layer ${sig.recordedDigest} the signature image recorded: replaced after signing`,
+  );
 }
 
 /** Which hash, if any, makes the signature verify under the key (cosign has used several). */

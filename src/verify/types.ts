@@ -31,6 +31,11 @@ export interface LegacyCosignSignature {
   readonly rekorBundle?: string;
   /** `dev.sigstore.cosign/rfc3161timestamp` JSON text, if present. */
   readonly rfc3161Timestamp?: string;
+  /**
+   * The layer digest the signature image's config recorded (`rootfs.diff_ids`, cosign >= 2),
+   * when present: evidence for telling a replaced payload from a signature by another key.
+   */
+  readonly recordedDigest?: Digest;
 }
 
 /** A Sigstore bundle found through the referrers API or its fallback tag. */

@@ -157,7 +157,7 @@ describe('countersign verify against real cosign and skopeo signatures', () => {
   });
 
   describe('when the signed payload was tampered with', () => {
-    it('denies it with SIGNATURE_INVALID', async () => {
+    it('denies it with SIGNATURE_LAYER_MODIFIED: the signature image recorded another layer', async () => {
       const repo = 'interop/tampered';
       const image = await pushSigned(repo, 'v1', vendor);
       const sigTag = cosignSignatureTag(image.digest);
@@ -173,8 +173,8 @@ describe('countersign verify against real cosign and skopeo signatures', () => {
       await putManifest(reg, repo, sigTag, Buffer.from(JSON.stringify(manifest)), sig.mediaType);
 
       const r = await verify(`${reg.host}/${repo}:v1`, '--key', vendor.publicKeyPath);
-      assertDenied(r, 1, 'SIGNATURE_INVALID');
-      assert.deepEqual(reasonCodes(r), ['SIGNATURE_INVALID']);
+      assertDenied(r, 1, 'SIGNATURE_LAYER_MODIFIED');
+      assert.deepEqual(reasonCodes(r), ['SIGNATURE_LAYER_MODIFIED']);
     });
   });
 
@@ -215,9 +215,10 @@ describe('countersign verify against real cosign and skopeo signatures', () => {
       assert.notEqual(oldDigest, newDigest);
     });
 
-    it('denies the tag, which now names an unsigned digest, with NO_SIGNATURES', async () => {
+    it('denies the tag, which now names an unsigned digest, with SIGNED_OTHER_DIGEST', async () => {
       const r = await verify(`${reg.host}/${repo}:v1`, '--key', vendor.publicKeyPath);
-      assertDenied(r, 1, 'NO_SIGNATURES');
+      assertDenied(r, 1, 'SIGNED_OTHER_DIGEST');
+      assert.match(r.outcome?.explanation ?? '', /re-pushed after signing/);
       assert.equal(r.outcome?.digest, newDigest);
     });
 

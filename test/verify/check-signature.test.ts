@@ -1,4 +1,5 @@
 import { before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { checkSignature, verifyRawSignature } from '../../src/verify/check-signature.ts';
 import type { CheckOptions } from '../../src/verify/check-signature.ts';
@@ -202,5 +203,32 @@ describe('verifyRawSignature', () => {
     const ph = legacyCandidate(keys.ed25519, data, 'ed25519ph');
     assert.equal(verifyRawSignature(keys.ed25519.material, data, ph.signature), 'ed25519ph');
     assert.equal(verifyRawSignature(stranger.material, data, p384.signature), undefined);
+  });
+});
+
+describe('checkSignature on a payload replaced after signing', () => {
+  const digestOf = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}` as const;
+
+  describe('when the signature image recorded the original layer digest', () => {
+    it('says SIGNATURE_LAYER_MODIFIED instead of SIGNATURE_INVALID', () => {
+      const signed = legacyCandidate(keys.p256, payloadBytes(IMAGE_DIGEST), 'sha256');
+      const tampered = {
+        ...signed,
+        payload: payloadBytes(IMAGE_DIGEST, { tampered: 'yes' }),
+        recordedDigest: digestOf(signed.payload),
+      };
+      assertFails(
+        checkSignature(tampered, keySigner(keys.p256), SUBJECT, OPTIONS),
+        'SIGNATURE_LAYER_MODIFIED',
+      );
+    });
+  });
+
+  describe('when the layer is the one recorded but the key is another', () => {
+    it('stays SIGNATURE_INVALID', () => {
+      const signed = legacyCandidate(keys.p256, payloadBytes(IMAGE_DIGEST), 'sha256');
+      const c = { ...signed, recordedDigest: digestOf(signed.payload) };
+      assertFails(checkSignature(c, keySigner(stranger), SUBJECT, OPTIONS), 'SIGNATURE_INVALID');
+    });
   });
 });
