@@ -6,7 +6,7 @@
  * the signed checkpoints make any change that bypasses them detectable (see verify.ts).
  */
 import { CountersignError, isCountersignError } from '../errors.ts';
-import { signCheckpoint } from './checkpoint.ts';
+import { formatCheckpoint, signNote } from './checkpoint.ts';
 import type { NoteSigner } from './checkpoint.ts';
 import { canonicalJson, computeEntryHash, isAuditKind } from './entry.ts';
 import type { AuditEntry, AuditKind, JsonObject } from './entry.ts';
@@ -81,6 +81,17 @@ export interface AuditStoreOptions {
   /** The log's identity in its checkpoints (tlog-checkpoint origin); the signer's key name must match. */
   readonly origin: string;
   readonly signer: NoteSigner;
+  /**
+   * Further signers of every checkpoint this store writes (each adds a signature line): a key
+   * rotation opens the store with the new key here, so the handover checkpoint carries both keys.
+   */
+  readonly cosigners?: readonly NoteSigner[];
+  /**
+   * Hold SQLite's exclusive lock from open to close, and fail to open (AUDIT_UNAVAILABLE, database
+   * is locked) while another process has the database open: for offline maintenance such as a key
+   * rotation, which must not race a running appliance.
+   */
+  readonly exclusive?: boolean;
   readonly softwareVersion: string;
   /** The server clock; injectable for tests. Defaults to the system clock. */
   readonly clock?: () => Date;
@@ -267,15 +278,20 @@ function applySchema(db: SqliteDatabase, softwareVersion: string, now: string): 
 export function openAuditStore(options: AuditStoreOptions): AuditStore {
   const clock = options.clock ?? (() => new Date());
   const { origin, signer, softwareVersion } = options;
-  if (signer.name !== origin) {
-    throw new CountersignError(
-      'CONFIG_INVALID',
-      `checkpoint signer name ${signer.name} must be the origin ${origin}`,
-    );
+  const signers = [signer, ...(options.cosigners ?? [])];
+  for (const s of signers) {
+    if (s.name !== origin) {
+      throw new CountersignError(
+        'CONFIG_INVALID',
+        `checkpoint signer name ${s.name} must be the origin ${origin}`,
+      );
+    }
   }
   let db: SqliteDatabase;
   try {
     db = openSqlite(options.path);
+    // Before the first access: the lock is then taken by the schema transaction below and kept.
+    if (options.exclusive === true) db.exec('PRAGMA locking_mode = EXCLUSIVE');
     db.exec('PRAGMA journal_mode = WAL');
     const mode = prepareCached(db, 'PRAGMA journal_mode').get() as { journal_mode: string };
     if (mode.journal_mode !== 'wal') throw new Error(`journal mode is ${mode.journal_mode}, WAL is required`);
@@ -333,7 +349,7 @@ export function openAuditStore(options: AuditStoreOptions): AuditStore {
   function writeCheckpoint(ts: string): StoredCheckpoint {
     const size = tree.size;
     const root = tree.root();
-    const note = signCheckpoint({ origin, size, root, extensions: [] }, signer);
+    const note = signNote(formatCheckpoint({ origin, size, root, extensions: [] }), signers);
     statements.insertCheckpoint.run(size, root, note, ts, softwareVersion);
     return { size, root, note, ts, softwareVersion };
   }
