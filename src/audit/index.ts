@@ -33,15 +33,25 @@ export {
 } from './entry.ts';
 export type { AuditEntry, AuditKind, JsonObject, JsonValue } from './entry.ts';
 export {
+  APPLIANCE_KEY_CHAIN_FILE,
   APPLIANCE_KEY_FILE,
   APPLIANCE_PUBLIC_KEY_FILE,
+  RETIRED_KEYS_DIR,
   applianceNoteSigner,
+  applianceOrigin,
+  appliancePublicKeyFingerprint,
   applianceVerifierKey,
+  loadApplianceKey,
   loadOrCreateApplianceKey,
   parseAppliancePublicKey,
+  readApplianceKeyChain,
   readAppliancePublicKey,
 } from './appliance-key.ts';
-export type { ApplianceKey } from './appliance-key.ts';
+export type { ApplianceKey, ApplianceKeyRecord } from './appliance-key.ts';
+export { KEY_ROTATION_TARGET, keyRotationPayload, parseKeyRotation } from './key-chain.ts';
+export type { AnnouncedKey, KeyRotation } from './key-chain.ts';
+export { rotateApplianceKey } from './key-rotation.ts';
+export type { KeyRotationResult, RotateApplianceKeyOptions } from './key-rotation.ts';
 export {
   AUDIT_SCHEMA_VERSION,
   CALLER_TIME_KEY,
@@ -61,4 +71,10 @@ export type {
   StoredCheckpoint,
 } from './store.ts';
 export { verifyAuditDatabase } from './verify.ts';
-export type { AuditProblem, AuditProblemCode, AuditVerification, VerifyOptions } from './verify.ts';
+export type {
+  AuditProblem,
+  AuditProblemCode,
+  AuditVerification,
+  KeyInForce,
+  VerifyOptions,
+} from './verify.ts';

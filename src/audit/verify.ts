@@ -5,14 +5,21 @@
  * names the first bad entry. It trusts nothing in the file but the public key it is given, and,
  * when the auditor kept one, a checkpoint taken earlier (`expectedCheckpoint`): only that can
  * reveal a tail cut off together with its checkpoints.
+ *
+ * Key rotations (key-chain.ts) are followed: from the first checkpoint covering a rotation entry,
+ * which must be signed by the key in force and by the announced key, the announced key is in
+ * force. The given key may be any key of the chain: a later key vouches for the earlier ones
+ * through the co-signed checkpoint, whose tree holds the entry that named them.
  */
 import type { KeyObject } from 'node:crypto';
 import { CountersignError, isCountersignError } from '../errors.ts';
-import { parseAppliancePublicKey } from './appliance-key.ts';
-import { openCheckpoint } from './checkpoint.ts';
+import { appliancePublicKeyFingerprint, parseAppliancePublicKey } from './appliance-key.ts';
+import { openCheckpoint, parseCheckpoint, parseNote } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { computeEntryHash, isAuditKind } from './entry.ts';
 import type { AuditKind } from './entry.ts';
+import { KEY_ROTATION_TARGET, parseKeyRotation, verifierKeysMatch } from './key-chain.ts';
+import type { KeyRotation } from './key-chain.ts';
 import { MerkleTree, equalHashes, verifyConsistency } from './merkle.ts';
 import { openSqlite, prepareCached } from './sqlite.ts';
 import type { SqliteDatabase } from './sqlite.ts';
@@ -37,6 +44,11 @@ export type AuditProblemCode =
   | 'CHECKPOINT_INVALID'
   /** A checkpoint whose signature does not verify with the appliance key: forged or altered. */
   | 'CHECKPOINT_SIGNATURE_INVALID'
+  /**
+   * A key rotation entry that is not followed: malformed, handing over from a key not in force,
+   * or its checkpoint not signed by both the old and the new key (a forged rotation).
+   */
+  | 'KEY_ROTATION_INVALID'
   /** The recomputed Merkle root differs from the signed one. */
   | 'CHECKPOINT_ROOT_MISMATCH'
   /** A signed checkpoint covers entries that are not in the table: a cut tail. */
@@ -71,6 +83,23 @@ export interface AuditVerification {
   readonly problems: readonly AuditProblem[];
   /** True when more problems were found than are listed. */
   readonly problemsTruncated: boolean;
+  /** The appliance keys in force, in order: the chain the checkpoint signatures were checked along. */
+  readonly keys: readonly KeyInForce[];
+}
+
+/** One key of the chain `audit verify` followed. */
+export interface KeyInForce {
+  /** `sha256:<hex>` of the SPKI DER encoding. */
+  readonly fingerprint: string;
+  readonly publicKeyPem: string;
+  /** The rotation entry that announced it; null for the key verification started from. */
+  readonly rotationEntry: number | null;
+  /** The first checkpoint it signs (co-signed with the key before it), 0 for the first key. */
+  readonly fromCheckpointSize: number;
+}
+
+interface ChainKey extends KeyInForce {
+  readonly key: KeyObject;
 }
 
 export interface VerifyOptions {
@@ -198,17 +227,72 @@ function checkSchema(db: SqliteDatabase, findings: Findings): boolean {
   return true;
 }
 
-/** Reads and verifies every checkpoint row; returns those whose signature holds, by size. */
+function chainKey(key: KeyObject, rotationEntry: number | null, fromCheckpointSize: number): ChainKey {
+  return {
+    key,
+    fingerprint: appliancePublicKeyFingerprint(key),
+    publicKeyPem: key.export({ type: 'spki', format: 'pem' }).toString(),
+    rotationEntry,
+    fromCheckpointSize,
+  };
+}
+
+/**
+ * The key rotation entries, as the rows claim them (in index order); whether each holds is decided
+ * by the checkpoint that first covers it, and the row itself by the entry walk.
+ */
+function readKeyRotations(db: SqliteDatabase, findings: Findings): KeyRotation[] {
+  // json_extract raises on malformed JSON: a damaged payload must be reported, not abort the check.
+  const rows = prepareCached(
+    db,
+    `SELECT idx, payload FROM audit_entries WHERE kind = 'config-change' AND
+       (CASE WHEN typeof(payload) = 'text' AND json_valid(payload)
+             THEN json_extract(payload, '$.target') END) = '${KEY_ROTATION_TARGET}'
+     ORDER BY idx`,
+  ).all() as { idx: unknown; payload: string }[];
+  const rotations: KeyRotation[] = [];
+  for (const row of rows) {
+    if (typeof row.idx !== 'number') continue; // reported by the entry walk
+    try {
+      rotations.push(parseKeyRotation(row.idx, row.payload));
+    } catch (e: unknown) {
+      const why = isCountersignError(e) ? e.message : String(e);
+      findings.add({ index: row.idx, code: 'KEY_ROTATION_INVALID', message: why });
+    }
+  }
+  return rotations;
+}
+
+/**
+ * The key verification starts from: the pinned key, or, when the trail announced the pinned key
+ * in a rotation, the first key of the chain (the later key vouches for it, see the file comment).
+ */
+function startingKey(pinned: KeyObject, rotations: readonly KeyRotation[]): KeyObject {
+  const fingerprint = appliancePublicKeyFingerprint(pinned);
+  const first = rotations[0];
+  if (first === undefined || !rotations.some((r) => r.newKey.fingerprint === fingerprint)) return pinned;
+  return parseAppliancePublicKey(first.oldKey.publicKeyPem);
+}
+
+/**
+ * Reads and verifies every checkpoint row along the key chain; returns those whose signature
+ * holds, by size, and the keys that were in force.
+ */
 function readCheckpoints(
   db: SqliteDatabase,
-  key: KeyObject,
+  pinned: KeyObject,
+  rotations: readonly KeyRotation[],
   origin: string | undefined,
   findings: Findings,
-): { signed: SignedCheckpoint[]; rows: number; latest?: Checkpoint } {
+): { signed: SignedCheckpoint[]; rows: number; latest?: Checkpoint; keys: ChainKey[] } {
   const signed: SignedCheckpoint[] = [];
   let rows = 0;
   let latest: Checkpoint | undefined;
   let pinnedOrigin = origin;
+  const pinnedFingerprint = appliancePublicKeyFingerprint(pinned);
+  let pinnedSigned = false;
+  const keys: ChainKey[] = [chainKey(startingKey(pinned, rotations), null, 0)];
+  let nextRotation = 0;
   for (const row of pagedRows<RowCheckpoint>(db, 'audit_checkpoints', 'size', 'size, root, note')) {
     rows++;
     const size = typeof row.size === 'number' ? row.size : -1;
@@ -221,9 +305,43 @@ function readCheckpoints(
       });
       continue;
     }
-    let checkpoint: Checkpoint;
+    // The rotations this checkpoint is the first to cover: each must hand over from the key in
+    // force, and the checkpoint must be signed by that key and every key announced.
+    const inForce = keys[keys.length - 1] ?? keys[0];
+    if (inForce === undefined) throw new CountersignError('INTERNAL', 'empty key chain');
+    const required: KeyObject[] = [inForce.key];
+    const steps: KeyRotation[] = [];
+    let tip = inForce.fingerprint;
+    for (; nextRotation < rotations.length; nextRotation++) {
+      const rotation = rotations[nextRotation];
+      if (rotation === undefined || rotation.index >= size) break;
+      const announced = rotation.newKey.fingerprint;
+      if (rotation.oldKey.fingerprint !== tip) {
+        findings.add({
+          index: rotation.index,
+          code: 'KEY_ROTATION_INVALID',
+          message: `rotation entry ${rotation.index} hands over from ${rotation.oldKey.fingerprint}, but ${tip} is in force`,
+        });
+      } else if (
+        keys.some((k) => k.fingerprint === announced) ||
+        steps.some((r) => r.newKey.fingerprint === announced)
+      ) {
+        findings.add({
+          index: rotation.index,
+          code: 'KEY_ROTATION_INVALID',
+          message: `rotation entry ${rotation.index} announces a key the chain already had`,
+        });
+      } else {
+        steps.push(rotation);
+        required.push(rotation.newPublicKey);
+        tip = announced;
+      }
+    }
+    let checkpoint: Checkpoint | undefined;
     try {
-      checkpoint = openCheckpoint(row.note, key, pinnedOrigin === undefined ? {} : { origin: pinnedOrigin });
+      const options = pinnedOrigin === undefined ? {} : { origin: pinnedOrigin };
+      // Each call checks that key's signature line and ignores the others (signed-note §Signatures).
+      for (const key of required) checkpoint = openCheckpoint(row.note, key, options);
     } catch (e: unknown) {
       const why = isCountersignError(e) ? `${e.message} [${e.code}]` : String(e);
       findings.add({
@@ -231,8 +349,16 @@ function readCheckpoints(
         code: 'CHECKPOINT_SIGNATURE_INVALID',
         message: `checkpoint of size ${size}: ${why}`,
       });
+      for (const rotation of steps) {
+        findings.add({
+          index: rotation.index,
+          code: 'KEY_ROTATION_INVALID',
+          message: `the checkpoint of size ${size} covering rotation entry ${rotation.index} is not signed by both the old and the new key: the new key is not followed`,
+        });
+      }
       continue;
     }
+    if (checkpoint === undefined) continue;
     pinnedOrigin ??= checkpoint.origin;
     if (checkpoint.size !== size || !equalHashes(checkpoint.root, row.root)) {
       findings.add({
@@ -242,10 +368,46 @@ function readCheckpoints(
       });
       continue;
     }
+    for (const rotation of steps) {
+      if (!verifierKeysMatch(rotation, checkpoint.origin)) {
+        findings.add({
+          index: rotation.index,
+          code: 'KEY_ROTATION_INVALID',
+          message: `rotation entry ${rotation.index} names verifier keys that are not its keys under ${checkpoint.origin}`,
+        });
+      }
+      keys.push(chainKey(rotation.newPublicKey, rotation.index, size));
+    }
+    if (required.some((k) => appliancePublicKeyFingerprint(k) === pinnedFingerprint)) pinnedSigned = true;
     signed.push({ size: checkpoint.size, root: checkpoint.root });
     latest = checkpoint;
   }
-  return latest === undefined ? { signed, rows } : { signed, rows, latest };
+  if (signed.length > 0 && !pinnedSigned) {
+    findings.add({
+      code: 'CHECKPOINT_SIGNATURE_INVALID',
+      message: `no checkpoint is signed by the given key ${pinnedFingerprint}`,
+    });
+  }
+  return latest === undefined ? { signed, rows, keys } : { signed, rows, latest, keys };
+}
+
+/** The keys that may have signed a checkpoint of `size`: at a rotation checkpoint, both. */
+function keysForSize(keys: readonly ChainKey[], size: number): KeyObject[] {
+  return keys
+    .filter((k, i) => {
+      const until = keys[i + 1]?.fromCheckpointSize ?? Infinity;
+      return k.fromCheckpointSize <= size && size <= until;
+    })
+    .map((k) => k.key);
+}
+
+function publicKeys(keys: readonly ChainKey[]): KeyInForce[] {
+  return keys.map(({ fingerprint, publicKeyPem, rotationEntry, fromCheckpointSize }) => ({
+    fingerprint,
+    publicKeyPem,
+    rotationEntry,
+    fromCheckpointSize,
+  }));
 }
 
 function describeRow(row: RowEntry): string | undefined {
@@ -277,9 +439,17 @@ export function verifyAuditDatabase(
     // One read transaction: every page sees the same snapshot, even while the appliance appends.
     db.exec('BEGIN');
     if (!checkSchema(db, findings)) {
-      return { ok: false, entries: 0, checkpoints: 0, problems: findings.list, problemsTruncated: false };
+      return {
+        ok: false,
+        entries: 0,
+        checkpoints: 0,
+        problems: findings.list,
+        problemsTruncated: false,
+        keys: publicKeys([chainKey(key, null, 0)]),
+      };
     }
-    const cps = readCheckpoints(db, key, options.origin, findings);
+    const rotations = readKeyRotations(db, findings);
+    const cps = readCheckpoints(db, key, rotations, options.origin, findings);
     const tree = new MerkleTree();
     let entries = 0;
     let prevTs: string | null = null;
@@ -386,7 +556,13 @@ export function verifyAuditDatabase(
     checkConsecutiveConsistency(cps.signed, tree, recomputedRoots, findings);
 
     if (options.expectedCheckpoint !== undefined) {
-      checkExpected(options.expectedCheckpoint, key, options.origin ?? cps.latest?.origin, tree, findings);
+      checkExpected(
+        options.expectedCheckpoint,
+        cps.keys,
+        options.origin ?? cps.latest?.origin,
+        tree,
+        findings,
+      );
     }
 
     const base = {
@@ -395,6 +571,7 @@ export function verifyAuditDatabase(
       checkpoints: cps.rows,
       problems: findings.list,
       problemsTruncated: findings.truncated,
+      keys: publicKeys(cps.keys),
     };
     const withLatest = cps.latest === undefined ? base : { ...base, latestCheckpoint: cps.latest };
     return findings.first === undefined ? withLatest : { ...withLatest, firstBadIndex: findings.first };
@@ -430,16 +607,35 @@ function checkConsecutiveConsistency(
   }
 }
 
+/** Opens the auditor's checkpoint with the key in force at its size (or, at a rotation, either). */
+function openExpected(note: string, keys: readonly ChainKey[], origin: string | undefined): Checkpoint {
+  const options = origin === undefined ? {} : { origin };
+  const { text } = parseNote(note);
+  const candidates = keysForSize(keys, parseCheckpoint(text).size);
+  let failure: unknown = new CountersignError(
+    'SIGNATURE_INVALID',
+    'no key of the chain was in force at its size',
+  );
+  for (const key of candidates) {
+    try {
+      return openCheckpoint(note, key, options);
+    } catch (e: unknown) {
+      failure = e;
+    }
+  }
+  throw failure;
+}
+
 function checkExpected(
   note: string,
-  key: KeyObject,
+  keys: readonly ChainKey[],
   origin: string | undefined,
   tree: MerkleTree,
   findings: Findings,
 ): void {
   let expected: Checkpoint;
   try {
-    expected = openCheckpoint(note, key, origin === undefined ? {} : { origin });
+    expected = openExpected(note, keys, origin);
   } catch (e: unknown) {
     const why = isCountersignError(e) ? `${e.message} [${e.code}]` : String(e);
     findings.add({

@@ -3,11 +3,15 @@
  * beside the append-only trail) and the appliance key that signs checkpoints. Shared by `serve`
  * and `token`, so both write to the same trail under the same origin.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { applianceNoteSigner, loadOrCreateApplianceKey, openAuditStore } from '../audit/index.ts';
+import {
+  applianceNoteSigner,
+  applianceOrigin,
+  loadOrCreateApplianceKey,
+  openAuditStore,
+} from '../audit/index.ts';
 import type { ApplianceKey, AuditStore } from '../audit/index.ts';
 import { openTokenStore } from '../auth/index.ts';
 import type { TokenStore } from '../auth/index.ts';
@@ -43,12 +47,11 @@ export interface ApplianceData {
 }
 
 /**
- * The log origin (tlog-checkpoint §origin): unique per appliance and stable for the life of its
- * key, so checkpoints of two appliances can never be confused.
+ * The log origin (tlog-checkpoint §origin): unique per appliance, derived from the trail's first
+ * key and kept across key rotations, so checkpoints of two appliances can never be confused.
  */
 export function auditOrigin(key: ApplianceKey): string {
-  const spki = key.publicKey.export({ type: 'spki', format: 'der' });
-  return `countersign.local/audit/${createHash('sha256').update(spki).digest('hex').slice(0, 16)}`;
+  return applianceOrigin(key.originPublicKey);
 }
 
 export function openApplianceData(options: {
