@@ -291,7 +291,8 @@ export function openAuditStore(options: AuditStoreOptions): AuditStore {
   try {
     db = openSqlite(options.path);
     // Before the first access: the lock is then taken by the schema transaction below and kept.
-    if (options.exclusive === true) db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    // No waiting for it: a database in use is an answer, not a delay.
+    if (options.exclusive === true) db.exec('PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE');
     db.exec('PRAGMA journal_mode = WAL');
     const mode = prepareCached(db, 'PRAGMA journal_mode').get() as { journal_mode: string };
     if (mode.journal_mode !== 'wal') throw new Error(`journal mode is ${mode.journal_mode}, WAL is required`);
