@@ -9,11 +9,14 @@
  *       [--image I] [--out FILE] [--previous-checkpoint FILE] [--actor NAME] [--max-rows N] [--quiet]
  *   countersign audit verify-export FILE [--sig FILE] (--key PUB | --config DIR)
  *       [--appliance-key PUB] [--previous-checkpoint FILE] [--json]
+ *   countersign audit rotate-key --config DIR --reason TEXT [--actor NAME] [--json]
  *
  * With --config the database is `<dataDir>/audit.db` and the key `<dataDir>/appliance.pub`, where
  * dataDir is countersign.yaml's `dataDir` (default `data`) relative to DIR.
  * `verify` exits 0 when the trail is intact and 1 naming the first bad entry; `verify-export`
- * exits 0 when the export is intact and 1 listing its problems.
+ * exits 0 when the export is intact and 1 listing its problems. `verify` follows key rotations:
+ * the key given may be any key of the chain. `rotate-key` (appliance stopped) hands the trail
+ * over to a new appliance key; see src/audit/key-rotation.ts.
  */
 import { dataDirOf } from '../server/data.ts';
 import { existsSync, readFileSync } from 'node:fs';
@@ -34,6 +37,8 @@ import type { ExportFilter, ExportVerification } from '../audit/export/index.ts'
 import { parseSettings } from '../config/settings.ts';
 import type { Settings } from '../config/settings.ts';
 import { readLatestCheckpoint } from '../audit/store.ts';
+import { rotateApplianceKey } from '../audit/key-rotation.ts';
+import type { KeyRotationResult } from '../audit/key-rotation.ts';
 import { verifyAuditDatabase } from '../audit/verify.ts';
 import type { AuditVerification } from '../audit/verify.ts';
 import { CountersignError } from '../errors.ts';
@@ -50,6 +55,7 @@ const USAGE = `usage:
       [--max-rows N] [--quiet]
   countersign audit verify-export FILE [--sig FILE] (--key PUB | --config DIR)
       [--appliance-key PUB] [--previous-checkpoint FILE] [--json]
+  countersign audit rotate-key --config DIR --reason TEXT [--actor NAME] [--json]
 `;
 
 function usage(message: string): CountersignError {
@@ -106,6 +112,16 @@ function formatReport(dbPath: string, result: AuditVerification): string {
     const cp = result.latestCheckpoint;
     lines.push(
       `latest signed checkpoint: ${cp.origin}, size ${cp.size}, root ${Buffer.from(cp.root).toString('base64')}`,
+    );
+  }
+  if (result.keys.length > 1) {
+    lines.push(
+      'appliance keys followed:',
+      ...result.keys.map((k) =>
+        k.rotationEntry === null
+          ? `  ${k.fingerprint} from the start`
+          : `  ${k.fingerprint} from rotation entry ${k.rotationEntry} (checkpoints from size ${k.fromCheckpointSize})`,
+      ),
     );
   }
   if (result.ok) {
@@ -181,6 +197,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       return await exportCommand(rest, io);
     case 'verify-export':
       return await verifyExportCommand(rest, io);
+    case 'rotate-key':
+      return rotateKeyCommand(rest, io);
     case '--help':
     case '-h':
     case 'help':
@@ -416,4 +434,58 @@ async function verifyExportCommand(args: string[], io: CliIO): Promise<number> {
       : formatExportReport(file, result),
   );
   return result.ok ? 0 : 1;
+}
+
+function parseRotateArgs(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        config: { type: 'string' },
+        reason: { type: 'string' },
+        actor: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (e: unknown) {
+    throw usage(e instanceof Error ? e.message : String(e));
+  }
+}
+
+function formatRotation(r: KeyRotationResult, publicKeyPath: string): string {
+  return [
+    r.resumed
+      ? `finished the interrupted rotation of the appliance key of ${r.origin}; audit entry ${r.index}`
+      : `rotated the appliance key of ${r.origin}; audit entry ${r.index}`,
+    `old key: ${r.oldKey.fingerprint} (kept in ${r.retiredKeyPath})`,
+    `new key: ${r.newKey.fingerprint} (${publicKeyPath})`,
+    `new verifier key: ${r.newKey.verifierKey}`,
+    `key chain: ${r.chainPath}`,
+    'checkpoint signed by both keys (archive it with the new public key):',
+    r.checkpoint.trimEnd(),
+    '',
+  ].join('\n');
+}
+
+function rotateKeyCommand(args: string[], io: CliIO): number {
+  const values = parseRotateArgs(args);
+  if (values.config === undefined) throw usage('audit rotate-key needs --config DIR');
+  if (values.reason === undefined || values.reason.trim() === '')
+    throw usage('audit rotate-key needs --reason TEXT (recorded in the audit trail)');
+  const dataDir = dataDirOf(path.resolve(io.cwd, values.config));
+  const result = rotateApplianceKey({
+    dataDir,
+    dbPath: path.join(dataDir, AUDIT_DB_FILE),
+    reason: values.reason,
+    actor: values.actor ?? osUser(io),
+    softwareVersion: io.version,
+  });
+  io.stdout(
+    values.json
+      ? `${JSON.stringify(result, null, 2)}\n`
+      : formatRotation(result, path.join(dataDir, APPLIANCE_PUBLIC_KEY_FILE)),
+  );
+  return 0;
 }
