@@ -6,7 +6,7 @@
  * the signed checkpoints make any change that bypasses them detectable (see verify.ts).
  */
 import { CountersignError, isCountersignError } from '../errors.ts';
-import { formatCheckpoint, signNote } from './checkpoint.ts';
+import { formatCheckpoint, parseCheckpoint, parseNote, signNote } from './checkpoint.ts';
 import type { NoteSigner } from './checkpoint.ts';
 import { canonicalJson, computeEntryHash, isAuditKind } from './entry.ts';
 import type { AuditEntry, AuditKind, JsonObject } from './entry.ts';
@@ -451,6 +451,15 @@ export function openAuditStore(options: AuditStoreOptions): AuditStore {
       }
       if (!equalHashes(latest.root, tree.root(latest.size))) {
         throw damaged(`audit entries do not match the checkpoint at size ${latest.size}`);
+      }
+      // A trail keeps one origin for life (even across key rotations): a key whose origin differs
+      // would start checkpoints that no verifier of this trail accepts.
+      const written = parseCheckpoint(parseNote(latest.note).text).origin;
+      if (written !== origin) {
+        throw new CountersignError(
+          'AUDIT_UNAVAILABLE',
+          `the trail's checkpoints are under origin ${written}, not ${origin}: is this the trail's appliance key (and appliance-keys.json)?`,
+        );
       }
     }
   } catch (e: unknown) {

@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -223,6 +223,18 @@ describe('rotateApplianceKey', () => {
       log.rotate();
       unlinkSync(path.join(log.dataDir, APPLIANCE_KEY_CHAIN_FILE));
       assertCode(() => loadOrCreateApplianceKey(log.dataDir), 'CONFIG_INVALID');
+    });
+
+    it('with retired/ lost too, the store refuses the other origin (AUDIT_UNAVAILABLE)', (t) => {
+      const log = trail(t);
+      const r = log.rotate();
+      unlinkSync(path.join(log.dataDir, APPLIANCE_KEY_CHAIN_FILE));
+      rmSync(path.dirname(r.retiredKeyPath), { recursive: true });
+      assertCode(
+        () => openApplianceData({ dataDir: log.dataDir, softwareVersion: '1.0.0' }),
+        'AUDIT_UNAVAILABLE',
+      );
+      assert.equal(verifyAuditDatabase(log.dbPath, log.firstPem).ok, true);
     });
   });
 });
