@@ -7,13 +7,18 @@ import type { AppendResult, JsonObject, JsonValue } from '../../audit/index.ts';
 import { verifyImage } from '../../decision/verify-image.ts';
 import type { VerificationOutcome } from '../../decision/verify-image.ts';
 import { CountersignError, errorClassOf, isCountersignError, toCountersignError } from '../../errors.ts';
+import { normalisedName, parseReference } from '../../oci/index.ts';
+import { selectPolicies } from '../../policy/index.ts';
 import type { BoundPolicy, PolicyOutcome } from '../../policy/index.ts';
 import type { Appliance } from '../appliance.ts';
 import { errorResponses } from '../errors.ts';
+import { requiredPolicy, requireSchema } from './verify-require.ts';
+import type { VerifyRequire } from './verify-require.ts';
 
 export interface VerifyBody {
   readonly image: string;
   readonly policy?: string;
+  readonly require?: VerifyRequire;
   readonly context?: { readonly caller?: string; readonly taskId?: string; readonly module?: string };
 }
 
@@ -35,6 +40,7 @@ const bodySchema = {
       pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
       description: 'A policy the image must pass in addition to every policy matching it',
     },
+    require: requireSchema,
     context: {
       type: 'object',
       additionalProperties: false,
@@ -76,6 +82,7 @@ const responseSchema = {
         properties: {
           name: { type: 'string' },
           contentHash: { type: 'string' },
+          source: { type: 'string', description: "policies/<file>, or ad-hoc for the request's require" },
           mode: { type: 'string', enum: ['enforce', 'warn'] },
           passed: { type: 'boolean' },
           code: { type: ['string', 'null'] },
@@ -177,15 +184,44 @@ export function receiptOf(r: AppendResult): JsonObject {
   };
 }
 
+export interface PolicyChoice {
+  /** What verifyImage evaluates: each of these is selected for the image. */
+  readonly policies: readonly BoundPolicy[];
+  /** The image's own policies are the configured default ones (nothing else matched). */
+  readonly usedDefault: boolean;
+}
+
+/** The policy with its patterns set aside: selected for every image (and never as a mere default). */
+function pinned(b: BoundPolicy): BoundPolicy {
+  if (b.policy.images.length === 1 && b.policy.images[0] === '**' && !b.policy.isDefault) return b;
+  return { policy: { ...b.policy, images: ['**'], isDefault: false }, trust: b.trust };
+}
+
 /**
- * The policies to evaluate. Naming a policy adds it to those the image must pass (its patterns
- * set aside); it never removes one, so a caller cannot pick a weaker policy than the image's own.
+ * The policies to evaluate for an image. A caller can add requirements, never take any away:
+ * - a named policy is added to the image's own policies, its patterns set aside;
+ * - the ad-hoc policy of `require` is added likewise, but only when the configuration itself says
+ *   something about the image (a matching policy, a default one, or a named one): otherwise the
+ *   decision stays NO_MATCHING_POLICY, so that a caller's keys alone never admit an image.
+ * The image's own policies are selected here, once, and pinned: selection is by "matching, else
+ * default", and an added policy that matched every image would otherwise push a default aside.
  */
-export function policiesFor(all: readonly BoundPolicy[], name: string | undefined): readonly BoundPolicy[] {
-  if (name === undefined) return all;
-  const named = all.find((b) => b.policy.name === name);
-  if (named === undefined) throw new CountersignError('REQUEST_INVALID', `no policy named ${name}`);
-  return all.map((b) => (b === named ? { policy: { ...b.policy, images: ['**'] }, trust: b.trust } : b));
+export function policiesFor(
+  image: string,
+  all: readonly BoundPolicy[],
+  name: string | undefined,
+  required?: BoundPolicy,
+): PolicyChoice {
+  const own = selectPolicies(image, all);
+  if (name === undefined && required === undefined) return { policies: all, usedDefault: own.usedDefault };
+  const chosen = [...own.selected];
+  if (name !== undefined) {
+    const named = all.find((b) => b.policy.name === name);
+    if (named === undefined) throw new CountersignError('REQUEST_INVALID', `no policy named ${name}`);
+    if (!chosen.includes(named)) chosen.push(named);
+  }
+  if (required !== undefined && chosen.length > 0) chosen.push(required);
+  return { policies: chosen.map(pinned), usedDefault: own.usedDefault };
 }
 
 function policyRecord(p: PolicyOutcome): JsonObject {
@@ -213,6 +249,7 @@ export function decisionPayload(
   outcome: VerificationOutcome,
   body: VerifyBody,
   configVersion: string,
+  request: { readonly usedDefault?: boolean; readonly required?: BoundPolicy } = {},
 ): JsonObject {
   const context: Record<string, JsonValue> = {};
   for (const k of ['caller', 'taskId', 'module'] as const) {
@@ -227,15 +264,42 @@ export function decisionPayload(
     digest: outcome.digest ?? null,
     pinned: outcome.pinned ?? null,
     requestedPolicy: body.policy ?? null,
+    // The caller's own requirements as sent, and the version of the policy built from them (also
+    // when it was not evaluated because no configured policy applies to the image).
+    require: body.require === undefined ? null : requireRecord(body.require),
+    adHocPolicy:
+      request.required === undefined
+        ? null
+        : {
+            name: request.required.policy.name,
+            contentHash: request.required.policy.contentHash,
+            signers: request.required.policy.signers.map((s) => s.name),
+          },
     context,
     policies: (outcome.decision?.policies ?? []).map(policyRecord),
-    usedDefaultPolicy: outcome.decision?.usedDefaultPolicy ?? false,
+    usedDefaultPolicy: request.usedDefault ?? outcome.decision?.usedDefaultPolicy ?? false,
     signatures: outcome.signatures.map((s) => ({ id: s.id, format: s.format })),
     rejected: outcome.rejected.map((r) => ({ id: r.id, code: r.code })),
     // A cached allow is recorded like any other, and says where it came from.
     cached: outcome.cached === true,
     configVersion,
   };
+}
+
+function requireRecord(r: VerifyRequire): JsonObject {
+  const out: Record<string, JsonValue> = {};
+  if (r.keys !== undefined) out['keys'] = [...r.keys];
+  for (const k of [
+    'certificateIdentity',
+    'certificateIdentityRegexp',
+    'certificateOidcIssuer',
+    'certificateOidcIssuerRegexp',
+    'trustRoot',
+  ] as const) {
+    const v = r[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
 }
 
 export function verifyRoutes(appliance: Appliance): FastifyPluginCallback {
@@ -259,11 +323,21 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginCallback {
           const state = lease.state;
           const body = request.body;
           let outcome: VerificationOutcome;
+          let usedDefault: boolean | undefined;
+          let required: BoundPolicy | undefined;
           try {
-            const policies = policiesFor(state.config.policies, body.policy);
+            // Usage errors (a malformed reference or require, an unknown key) answer 400, unrecorded.
+            required = body.require === undefined ? undefined : requiredPolicy(state.config, body.require);
+            const choice = policiesFor(
+              normalisedName(parseReference(body.image)),
+              state.config.policies,
+              body.policy,
+              required,
+            );
+            usedDefault = choice.usedDefault;
             outcome = await verifyImage({
               image: body.image,
-              policies,
+              policies: choice.policies,
               registry: state.registry,
               client: state.client,
               ...(state.cache === undefined ? {} : { cache: state.cache }),
@@ -300,7 +374,10 @@ export function verifyRoutes(appliance: Appliance): FastifyPluginCallback {
             receipt = await ticket.record({
               kind: 'decision',
               actor: principal?.name ?? 'anonymous',
-              payload: decisionPayload(outcome, body, state.config.version),
+              payload: decisionPayload(outcome, body, state.config.version, {
+                ...(usedDefault === undefined ? {} : { usedDefault }),
+                ...(required === undefined ? {} : { required }),
+              }),
             });
           } catch (e: unknown) {
             appliance.metrics.decision('unrecorded', policyNames, (performance.now() - started) / 1000);
