@@ -5,7 +5,8 @@
  *
  * Every flag falls in one of three groups, and anything else is refused:
  * - trust flags (`--key`, `--certificate-identity[-regexp]`, `--certificate-oidc-issuer[-regexp]`):
- *   what the caller wants checked; they select the countersign policy (policy-map.ts);
+ *   what the caller wants checked; sent to the appliance as requirements (require.ts), and may
+ *   also select a named countersign policy (policy-map.ts);
  * - the shim's own settings (`--policy`, `--output json`, `--timeout`);
  * - tolerated flags, ignored because ignoring them can only make the decision stricter than cosign's
  *   or because they concern display and transport: the appliance verifies with its own trust material

@@ -6,9 +6,21 @@
 import http from 'node:http';
 import https from 'node:https';
 
+/** What cosign's trust flags ask for; checked by the appliance against its own keys and roots only. */
+export interface VerifyRequirements {
+  /** sha256 hex of each key's SPKI DER. */
+  readonly keys?: readonly string[];
+  readonly certificateIdentity?: string;
+  readonly certificateIdentityRegexp?: string;
+  readonly certificateOidcIssuer?: string;
+  readonly certificateOidcIssuerRegexp?: string;
+  readonly trustRoot?: string;
+}
+
 export interface VerifyRequestBody {
   readonly image: string;
   readonly policy?: string;
+  readonly require?: VerifyRequirements;
   readonly context?: { readonly caller?: string; readonly taskId?: string; readonly module?: string };
 }
 

@@ -3,14 +3,17 @@
  * (Mercure's processor does, with a 60 s timeout). It asks the local countersign appliance instead
  * of the internet, so verification works air-gapped, under N-of-M policies, with an audit entry per
  * decision. Exit status: 0 allowed, 1 denied or no decision, 2 refused invocation or configuration.
- * Nothing here allows by default: no policy, no token, no answer, an odd answer all deny.
+ * Nothing here allows by default: no trust flags and no policy, no token, no answer, an odd answer
+ * all deny. The trust flags travel as `require` (require.ts): the appliance checks them against
+ * its own keys and trust roots, in addition to the policies of the image, never instead of them.
  *
  * Environment:
  *   COUNTERSIGN_URL          appliance base URL (default http://127.0.0.1:8080)
  *   COUNTERSIGN_TOKEN        verifier token, or
  *   COUNTERSIGN_TOKEN_FILE   file holding it (preferred: not visible in the process table)
- *   COUNTERSIGN_POLICY       policy for every call (else --policy, else the policy map)
- *   COUNTERSIGN_POLICY_MAP   JSON file mapping cosign trust flags to policies (policy-map.ts)
+ *   COUNTERSIGN_POLICY       a named policy added to every call (else --policy, else the policy map)
+ *   COUNTERSIGN_POLICY_MAP   JSON file mapping cosign trust flags to named policies (policy-map.ts)
+ *   COUNTERSIGN_TRUST_ROOT   the appliance trust root certificate identities are checked under
  *   COUNTERSIGN_TIMEOUT      whole-call limit, seconds or a duration like 55s (default 55 s)
  *   COUNTERSIGN_CALLER       caller recorded in the audit entry (default countersign-cosign)
  */
@@ -20,8 +23,9 @@ import type { VerifyCommand } from './args.ts';
 import { postVerify } from './client.ts';
 import type { VerifyRequestBody } from './client.ts';
 import { denialMessage, payloadLine, verificationHeader } from './output.ts';
-import { describeTrustFlags, parsePolicyMap, selectPolicy } from './policy-map.ts';
+import { parsePolicyMap, selectPolicy } from './policy-map.ts';
 import type { PolicyMapRule } from './policy-map.ts';
+import { requirementsFromFlags } from './require.ts';
 
 export interface ShimIO {
   stdout(text: string): void;
@@ -47,10 +51,16 @@ usage:
                 [--policy NAME] [--output json] [--timeout 55s] IMAGE...
   cosign version [--json]
 
-The trust flags select a countersign policy: --policy, else COUNTERSIGN_POLICY, else a rule in the
-COUNTERSIGN_POLICY_MAP file. Without a policy the call is refused. Other cosign subcommands are
-refused; cosign flags that would add checks are refused, never ignored.
+The appliance checks the image against its own policies for it and, in addition, against the trust
+flags (the key must be one of the appliance's keys; identities are checked under its trust roots,
+COUNTERSIGN_TRUST_ROOT naming one) and a named policy: --policy, else COUNTERSIGN_POLICY, else a rule
+in the COUNTERSIGN_POLICY_MAP file. A call with neither trust flags nor a policy is refused. Other
+cosign subcommands are refused; cosign flags that would add checks are refused, never ignored.
 `;
+
+function usageError(message: string): CountersignError {
+  return new CountersignError('USAGE', message);
+}
 
 function configError(message: string): CountersignError {
   return new CountersignError('CONFIG_INVALID', message);
@@ -129,10 +139,15 @@ async function verify(command: VerifyCommand, io: ShimIO): Promise<number> {
     rules,
     trust: command.trust,
   });
-  if (selection === undefined) {
-    throw configError(
-      `no countersign policy for ${describeTrustFlags(command.trust)}: set COUNTERSIGN_POLICY or add a rule ` +
-        'for these flags to the COUNTERSIGN_POLICY_MAP file (docs/mercure.md); refusing rather than guessing',
+  const require = requirementsFromFlags(
+    command.trust,
+    (file) => io.readFile(file),
+    io.env['COUNTERSIGN_TRUST_ROOT'],
+  );
+  if (selection === undefined && require === undefined) {
+    throw usageError(
+      'no --key, --certificate-identity or countersign policy given: nothing to verify against ' +
+        '(cosign needs a key or an identity too)',
     );
   }
   const token = readToken(io);
@@ -140,17 +155,18 @@ async function verify(command: VerifyCommand, io: ShimIO): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   if (command.ignored.length > 0) {
     io.stderr(
-      `countersign-cosign: ignoring ${command.ignored.join(', ')}: policy ${selection.policy} decides what is checked\n`,
+      `countersign-cosign: ignoring ${command.ignored.join(', ')}: the appliance's policies decide what is checked\n`,
     );
   }
   const caller = io.env['COUNTERSIGN_CALLER'];
   for (const image of command.images) {
     const body: VerifyRequestBody = {
       image,
-      policy: selection.policy,
+      ...(selection === undefined ? {} : { policy: selection.policy }),
+      ...(require === undefined ? {} : { require }),
       context: {
         caller: caller === undefined || caller === '' ? 'countersign-cosign' : caller,
-        ...(selection.module === undefined ? {} : { module: selection.module }),
+        ...(selection?.module === undefined ? {} : { module: selection.module }),
       },
     };
     const outcome = await postVerify({

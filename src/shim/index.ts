@@ -6,4 +6,5 @@ export type { ShimCommand, TrustFlags, VerifyCommand } from './args.ts';
 export { findPolicyRule, parsePolicyMap, selectPolicy } from './policy-map.ts';
 export type { PolicyMapRule, PolicySelection } from './policy-map.ts';
 export { parseDecision, postVerify } from './client.ts';
-export type { ApplianceDecision, VerifyOutcome, VerifyRequestBody } from './client.ts';
+export type { ApplianceDecision, VerifyOutcome, VerifyRequestBody, VerifyRequirements } from './client.ts';
+export { keyFingerprint, requirementsFromFlags } from './require.ts';

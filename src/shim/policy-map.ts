@@ -1,7 +1,8 @@
 /**
- * Which countersign policy a cosign command line stands for. The appliance's API takes a policy
- * name, not raw keys or identities, so the trust flags Mercure passes (one set per Mercure module)
- * are mapped to policies by the operator, explicitly:
+ * Which named countersign policy a cosign command line also asks for. The trust flags themselves
+ * are checked by the appliance (require.ts), but a flag can only narrow what the appliance's own
+ * keys and roots accept; an operator who wants a module held to more (N of M, required signers)
+ * maps the module's flags (one set per Mercure module) to a reviewed policy, explicitly:
  *
  *   { "rules": [
  *       { "certificateIdentity": "developer@vendor.example",
@@ -83,8 +84,8 @@ export function findPolicyRule(
 }
 
 /**
- * `--policy` first, then COUNTERSIGN_POLICY, then the map. Undefined means no policy: the caller
- * must refuse, never fall back to anything laxer.
+ * `--policy` first, then COUNTERSIGN_POLICY, then the map. Undefined means no named policy: the
+ * call rests on the trust flags and the image's own policies, never on anything laxer.
  */
 export function selectPolicy(input: {
   readonly flag?: string | undefined;

@@ -7,28 +7,17 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, randomBytes, sign } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTrustedRoot } from '../../src/trust/index.ts';
 import { parsePublicKeyPem } from '../../src/verify/keys.ts';
 import { VirtualSigstore, derOf, pem } from '../support/virtual-sigstore.ts';
-import type { Leaf } from '../support/virtual-sigstore.ts';
-import {
-  SIG_ANNOTATION,
-  bearer,
-  enc,
-  p256Key,
-  sha256,
-  simpleSigningPayload,
-  startTestApp,
-} from './fixtures.ts';
+import { byCertificate, byKey, writeLayout } from '../shim/signed-layouts.ts';
+import type { Sign } from '../shim/signed-layouts.ts';
+import { bearer, p256Key, startTestApp } from './fixtures.ts';
 import type { TestEnv, TestKeyPair } from './fixtures.ts';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-const SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
 const ISSUER = 'https://sso.vendor.example';
 
 interface Answer {
@@ -43,114 +32,6 @@ interface Answer {
     signers: { name: string; satisfied: boolean }[];
   }[];
   receipt: { index: number };
-}
-
-type Sign = (payload: Uint8Array) => Record<string, string>;
-
-const byKey =
-  (key: TestKeyPair): Sign =>
-  (payload) => ({ [SIG_ANNOTATION]: sign('sha256', payload, key.privateKey).toString('base64') });
-
-/** A certificate signature; with a Fulcio-style sigstore, also its Rekor SET as cosign stores it. */
-const byCertificate =
-  (leaf: Leaf, sigstore?: VirtualSigstore): Sign =>
-  (payload) => {
-    const certificate = {
-      'dev.sigstore.cosign/certificate': pem('CERTIFICATE', leaf.der),
-      'dev.sigstore.cosign/chain': '',
-    };
-    if (sigstore === undefined) {
-      return {
-        [SIG_ANNOTATION]: sign('sha256', payload, leaf.keys.privateKey).toString('base64'),
-        ...certificate,
-      };
-    }
-    // The Rekor entry holds the signature it logged: the annotation must carry that same one.
-    const bundle = sigstore.bundleForArtifact(leaf, payload) as {
-      messageSignature: { signature: string };
-      verificationMaterial: {
-        tlogEntries: {
-          logIndex: string;
-          logId: { keyId: string };
-          integratedTime: string;
-          inclusionPromise: { signedEntryTimestamp: string };
-          canonicalizedBody: string;
-        }[];
-      };
-    };
-    const entry = bundle.verificationMaterial.tlogEntries[0];
-    assert.ok(entry);
-    const annotations: Record<string, string> = {
-      [SIG_ANNOTATION]: bundle.messageSignature.signature,
-      ...certificate,
-      'dev.sigstore.cosign/bundle': JSON.stringify({
-        SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
-        Payload: {
-          body: entry.canonicalizedBody,
-          integratedTime: Number(entry.integratedTime),
-          logIndex: Number(entry.logIndex),
-          logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex'),
-        },
-      }),
-    };
-    return annotations;
-  };
-
-/** An OCI layout: one image tagged `latest`, one cosign signature layer per signer. Returns its digest. */
-function writeLayout(dir: string, signers: readonly Sign[]): string {
-  const blobs = new Map<string, Uint8Array>();
-  const put = (b: Uint8Array): string => {
-    const d = sha256(b);
-    blobs.set(d, b);
-    return d;
-  };
-  const config = enc('{}');
-  const layer = randomBytes(64);
-  const manifest = enc({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_CONFIG, digest: put(config), size: config.length },
-    layers: [
-      { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(layer), size: layer.length },
-    ],
-  });
-  const digest = put(manifest);
-  const entries: Record<string, unknown>[] = [
-    {
-      mediaType: OCI_MANIFEST,
-      digest,
-      size: manifest.length,
-      annotations: { 'org.opencontainers.image.ref.name': 'latest' },
-    },
-  ];
-  if (signers.length > 0) {
-    const payload = simpleSigningPayload(digest);
-    const sigManifest = enc({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_CONFIG, digest: put(config), size: config.length },
-      layers: signers.map((s) => ({
-        mediaType: SIMPLE_SIGNING,
-        digest: put(payload),
-        size: payload.length,
-        annotations: s(payload),
-      })),
-    });
-    entries.push({
-      mediaType: OCI_MANIFEST,
-      digest: put(sigManifest),
-      size: sigManifest.length,
-      annotations: { 'org.opencontainers.image.ref.name': `${digest.replace(':', '-')}.sig` },
-    });
-  }
-  mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
-  for (const [d, b] of blobs) writeFileSync(path.join(dir, 'blobs', 'sha256', d.slice(7)), b);
-  writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(
-    path.join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }),
-  );
-  return digest;
 }
 
 /** sha256 hex over the SPKI DER, as the drop-in computes it from a --key file. */

@@ -1,8 +1,10 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { parsePublicKeyPem } from '../../src/verify/keys.ts';
 import { allowAnswer, denyAnswer, DIGEST, startFakeAppliance } from './fake-appliance.ts';
 import type { FakeAnswer, FakeAppliance, RecordedRequest } from './fake-appliance.ts';
 import { runShim } from './run-shim.ts';
@@ -15,9 +17,26 @@ const TOKEN = 'cst_verifier_0123456789abcdef';
 let dir: string;
 let tokenFile: string;
 let mapFile: string;
+/** A public key file as Mercure's module settings name it, mapped to policy vendor-b. */
+let mappedKey: string;
+let mappedFingerprint: string;
+/** A public key file no map rule names. */
+let otherKey: string;
+let otherFingerprint: string;
+
+function writePublicKey(file: string): string {
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(file, pem);
+  return parsePublicKeyPem(pem, file).fingerprint;
+}
 
 before(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'countersign-shim-'));
+  mappedKey = path.join(dir, 'vendor-b.pub');
+  mappedFingerprint = writePublicKey(mappedKey);
+  otherKey = path.join(dir, 'k.pub');
+  otherFingerprint = writePublicKey(otherKey);
   tokenFile = path.join(dir, 'token');
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   mapFile = path.join(dir, 'policy-map.json');
@@ -31,7 +50,7 @@ before(() => {
           policy: 'vendor-a',
           module: 'brain-seg',
         },
-        { key: '/opt/mercure/keys/vendor-b.pub', policy: 'vendor-b' },
+        { key: mappedKey, policy: 'vendor-b' },
       ],
     }),
   );
@@ -61,7 +80,7 @@ const allowAll = (req: RecordedRequest): FakeAnswer => allowAnswer((req.body as 
 
 describe('countersign-cosign', () => {
   describe('when Mercure runs its processor command line and the appliance allows', () => {
-    it('exits 0, prints the payload with the resolved digest and sends the mapped policy and the token', async () => {
+    it('exits 0, prints the payload with the resolved digest and sends the flags, the mapped policy and the token', async () => {
       await withAppliance(allowAll, async (fake, env) => {
         // process_series.py: ["verify", docker_tag, "--certificate-identity", id, "--certificate-oidc-issuer", iss]
         const run = await runShim(
@@ -96,6 +115,7 @@ describe('countersign-cosign', () => {
         assert.deepEqual(req.body, {
           image: IMAGE,
           policy: 'vendor-a',
+          require: { certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER },
           context: { caller: 'countersign-cosign', module: 'brain-seg' },
         });
       });
@@ -116,14 +136,13 @@ describe('countersign-cosign', () => {
   });
 
   describe('when called with --key and -o json', () => {
-    it('maps the key path to its policy and exits 0', async () => {
+    it("sends the key's fingerprint and the policy mapped to the key path, and exits 0", async () => {
       await withAppliance(allowAll, async (fake, env) => {
-        const run = await runShim(
-          ['verify', '--key', '/opt/mercure/keys/vendor-b.pub', '-o', 'json', IMAGE],
-          env,
-        );
+        const run = await runShim(['verify', '--key', mappedKey, '-o', 'json', IMAGE], env);
         assert.equal(run.code, 0, run.stderr);
-        assert.equal((fake.requests[0]?.body as { policy: string }).policy, 'vendor-b');
+        const body = fake.requests[0]?.body as { policy: string; require: unknown };
+        assert.equal(body.policy, 'vendor-b');
+        assert.deepEqual(body.require, { keys: [mappedFingerprint] });
       });
     });
   });
@@ -131,12 +150,48 @@ describe('countersign-cosign', () => {
   describe('when COUNTERSIGN_POLICY is set', () => {
     it('uses it for flags the map does not know', async () => {
       await withAppliance(allowAll, async (fake, env) => {
-        const run = await runShim(['verify', '--key', '/elsewhere/k.pub', IMAGE], {
+        const run = await runShim(['verify', '--key', otherKey, IMAGE], {
           ...env,
           COUNTERSIGN_POLICY: 'radiology-prod',
         });
         assert.equal(run.code, 0, run.stderr);
-        assert.equal((fake.requests[0]?.body as { policy: string }).policy, 'radiology-prod');
+        const body = fake.requests[0]?.body as { policy: string; require: unknown };
+        assert.equal(body.policy, 'radiology-prod');
+        assert.deepEqual(body.require, { keys: [otherFingerprint] });
+      });
+    });
+  });
+
+  describe('when no named policy applies to the flags', () => {
+    it('sends the key fingerprint alone: the appliance checks it with the image policies', async () => {
+      await withAppliance(allowAll, async (fake, env) => {
+        const run = await runShim(['verify', '--key', otherKey, IMAGE], env);
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(fake.requests[0]?.body, {
+          image: IMAGE,
+          require: { keys: [otherFingerprint] },
+          context: { caller: 'countersign-cosign' },
+        });
+      });
+    });
+
+    it('sends COUNTERSIGN_TRUST_ROOT with an identity, and not with a key alone', async () => {
+      await withAppliance(allowAll, async (fake, env) => {
+        const withRoot = { ...env, COUNTERSIGN_TRUST_ROOT: 'corporate' };
+        const byIdentity = await runShim(
+          ['verify', '--certificate-identity-regexp=.*@hospital\\.example', IMAGE],
+          withRoot,
+        );
+        assert.equal(byIdentity.code, 0, byIdentity.stderr);
+        const byKey = await runShim(['verify', '--key', otherKey, IMAGE], withRoot);
+        assert.equal(byKey.code, 0, byKey.stderr);
+        assert.deepEqual(
+          fake.requests.map((r) => (r.body as { require: unknown }).require),
+          [
+            { certificateIdentityRegexp: '.*@hospital\\.example', trustRoot: 'corporate' },
+            { keys: [otherFingerprint] },
+          ],
+        );
       });
     });
   });
@@ -247,18 +302,60 @@ describe('countersign-cosign', () => {
     });
   });
 
-  describe('when no policy is configured for the flags', () => {
-    it('exits 2 without asking the appliance and says what to configure', async () => {
+  describe('when there is nothing to verify against', () => {
+    it('exits 2 without asking the appliance: no trust flags and no policy', async () => {
       await withAppliance(allowAll, async (fake, env) => {
-        const run = await runShim(['verify', '--key', '/unknown.pub', IMAGE], env);
+        const run = await runShim(['verify', IMAGE], env);
         assert.equal(run.code, 2);
-        assert.match(
-          run.stderr,
-          /no countersign policy for --key=\/unknown\.pub: set COUNTERSIGN_POLICY.*\[CONFIG_INVALID\]/,
-        );
+        assert.match(run.stderr, /no --key, --certificate-identity or countersign policy given.*\[USAGE\]/);
         assert.equal(fake.requests.length, 0);
       });
     });
+  });
+
+  describe('when the trust flags cannot be served', () => {
+    for (const [what, args, pattern] of [
+      [
+        'an unreadable key file',
+        ['--key', '/nonexistent/k.pub'],
+        /cannot read the public key file \[KEY_INVALID\]/,
+      ],
+      ['a file that is no public key', ['--key', '@TOKEN@'], /\[KEY_INVALID\]/],
+      [
+        'a KMS key',
+        ['--key', 'awskms:///alias/vendor'],
+        /KMS and hardware keys are not served here.*\[USAGE\]/,
+      ],
+      [
+        'an issuer without an identity',
+        ['--certificate-oidc-issuer', ISSUER],
+        /needs --certificate-identity.*\[USAGE\]/,
+      ],
+      [
+        'an identity and its regexp',
+        [
+          '--certificate-identity',
+          IDENTITY,
+          '--certificate-identity-regexp',
+          '.*',
+          '--certificate-oidc-issuer',
+          ISSUER,
+        ],
+        /are exclusive \[USAGE\]/,
+      ],
+    ] as const) {
+      it(`refuses ${what} with exit 2 and asks nothing`, async () => {
+        await withAppliance(allowAll, async (fake, env) => {
+          const run = await runShim(
+            ['verify', ...args.map((a) => (a === '@TOKEN@' ? tokenFile : a)), IMAGE],
+            env,
+          );
+          assert.equal(run.code, 2, run.stderr);
+          assert.match(run.stderr, pattern);
+          assert.equal(fake.requests.length, 0);
+        });
+      });
+    }
   });
 
   describe('when the token comes from the environment', () => {
