@@ -264,7 +264,8 @@ describe('POST /v1/verify', () => {
       );
       const named = (await verify(`oci:${dir}`, { policy: 'strict' })).json<VerifyAnswer>();
       assert.equal(named.allowed, false);
-      assert.deepEqual(named.policies.map((p) => p.name).sort(), ['strict']);
+      // The image's own (default) policy still applies: naming a policy only adds requirements.
+      assert.deepEqual(named.policies.map((p) => p.name).sort(), ['default', 'strict']);
       assert.equal(named.code, 'THRESHOLD_NOT_MET');
     });
   });
