@@ -119,8 +119,15 @@ def verify(
     token: Optional[str] = None,
     timeout: float = DEFAULT_TIMEOUT,
     ssl_context: Optional[ssl.SSLContext] = None,
+    require: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Asks the appliance whether ``image`` may run and returns its decision.
+
+    ``require`` adds requirements on top of the appliance's own policies, resolved only against
+    trust the appliance already holds: ``keys`` (sha256 fingerprints of keys in its keys/),
+    ``certificateIdentity`` or ``certificateIdentityRegexp``, ``certificateOidcIssuer`` or
+    ``certificateOidcIssuerRegexp``, and ``trustRoot`` (e.g. a Mercure module's
+    ``signature_certificate_identity`` and ``signature_certificate_oidc_issuer``).
 
     ``context`` may hold ``caller``, ``taskId`` and ``module`` (recorded in the audit entry; never
     patient data). A denial is returned (``decision["allowed"] is False``), not raised; errors are.
@@ -137,6 +144,8 @@ def verify(
         request["policy"] = policy
     if context:
         request["context"] = dict(context)
+    if require:
+        request["require"] = dict(require)
     payload = json.dumps(request).encode("utf-8")
     path = base.path.rstrip("/") + "/v1/verify"
     deadline = time.monotonic() + timeout

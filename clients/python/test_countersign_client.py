@@ -90,6 +90,12 @@ class VerifyTest(unittest.TestCase):
         self.assertEqual(fake.requests[0]["body"], {
             "image": IMAGE, "policy": "radiology-prod", "context": {"caller": "mercure", "module": "algo"}})
 
+    def test_require_is_sent_as_given(self):
+        fake = self.start(allow)
+        need = {"certificateIdentity": "release@vendor.example", "certificateOidcIssuer": "https://sso.example"}
+        cc.verify(IMAGE, require=need, url=fake.url, token="tok")
+        self.assertEqual(fake.requests[0]["body"], {"image": IMAGE, "require": need})
+
     def test_denied_is_returned_and_require_allowed_raises_with_the_code(self):
         fake = self.start(lambda b: (200, {"allowed": False, "code": "NO_SIGNATURES", "explanation": "none found",
                                            "image": b["image"], "digest": DIGEST, "pinned": None}))
