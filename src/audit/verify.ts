@@ -310,6 +310,7 @@ function readCheckpoints(
     const inForce = keys[keys.length - 1] ?? keys[0];
     if (inForce === undefined) throw new CountersignError('INTERNAL', 'empty key chain');
     const required: KeyObject[] = [inForce.key];
+    const requiredFingerprints = [inForce.fingerprint];
     const steps: KeyRotation[] = [];
     let tip = inForce.fingerprint;
     for (; nextRotation < rotations.length; nextRotation++) {
@@ -334,6 +335,7 @@ function readCheckpoints(
       } else {
         steps.push(rotation);
         required.push(rotation.newPublicKey);
+        requiredFingerprints.push(announced);
         tip = announced;
       }
     }
@@ -378,7 +380,7 @@ function readCheckpoints(
       }
       keys.push(chainKey(rotation.newPublicKey, rotation.index, size));
     }
-    if (required.some((k) => appliancePublicKeyFingerprint(k) === pinnedFingerprint)) pinnedSigned = true;
+    if (requiredFingerprints.includes(pinnedFingerprint)) pinnedSigned = true;
     signed.push({ size: checkpoint.size, root: checkpoint.root });
     latest = checkpoint;
   }
