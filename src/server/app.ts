@@ -2,7 +2,7 @@
  * The HTTP API as a fastify plugin (fastify/demo layout): shared schemas, error answers, access
  * control, then one encapsulated plugin per group of routes. Nothing here listens; server.ts does.
  */
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { pino } from 'pino';
@@ -109,8 +109,8 @@ export async function createApp(options: CreateAppOptions): Promise<FastifyInsta
     ajv: { customOptions: { removeAdditional: false } },
     return503OnClosing: true,
     // Replaced by the onResponse line in appPlugin (at debug).
-    disableRequestLogging: true,
-  } as const;
+    logController: new LogController({ disableRequestLogging: true }),
+  };
   const logging = options.logger === undefined ? { logger: false } : { loggerInstance: options.logger };
   // One type for both: the routes never touch the raw server.
   const app: FastifyInstance =
