@@ -18,6 +18,7 @@ import type { ExportFormat, ExportOptions, ExportProblemCode } from '../../../sr
 import { openSqlite } from '../../../src/audit/sqlite.ts';
 import { isCountersignError } from '../../../src/errors.ts';
 import { projectRoot, requireTool } from '../../support/tools.ts';
+import { bulkLoad } from './bulk-load.ts';
 import { addInventory, exportFixture, fillTrail } from './fixtures.ts';
 import type { ExportFixture } from './fixtures.ts';
 
@@ -303,4 +304,36 @@ describe('exportAudit and verifyExport', () => {
       }
     });
   });
+});
+
+describe('exportAudit beside live work', () => {
+  for (const format of ['csv', 'jsonl', 'pdf'] as const) {
+    it(`gives the event loop turns while it writes a ${format} export`, async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'cs-export-breath-'));
+      const dataDir = path.join(dir, 'data');
+      mkdirSync(dataDir);
+      bulkLoad(dataDir, 5000);
+      let turns = 0;
+      const timer = setInterval(() => {
+        turns++;
+      }, 0);
+      try {
+        await exportAudit({
+          dbPath: path.join(dataDir, 'audit.db'),
+          dataDir,
+          format,
+          out: path.join(dir, `export.${format}`),
+          filter: {},
+          site: 'site',
+          appliance: 'appliance',
+          softwareVersion: '1.0.0',
+          generatedBy: 'test',
+        });
+      } finally {
+        clearInterval(timer);
+      }
+      // A verification waiting meanwhile would have had these turns; without them it waits it out.
+      assert.ok(turns >= 5, `only ${turns} event-loop turns during the export`);
+    });
+  }
 });
