@@ -18,12 +18,12 @@
  * the key given may be any key of the chain. `rotate-key` (appliance stopped) hands the trail
  * over to a new appliance key; see src/audit/key-rotation.ts.
  */
+import { parseCommandArgs } from './args.ts';
 import { dataDirOf } from '../server/data.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { APPLIANCE_PUBLIC_KEY_FILE } from '../audit/appliance-key.ts';
 import {
@@ -88,8 +88,8 @@ function resolvePaths(io: CliIO, values: { config?: string; db?: string; key?: s
 }
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
+  return parseCommandArgs(
+    {
       args,
       allowPositionals: false,
       strict: true,
@@ -100,10 +100,9 @@ function parse(args: string[]) {
         checkpoint: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
-    }).values;
-  } catch (e: unknown) {
-    throw usage(e instanceof Error ? e.message : String(e));
-  }
+    },
+    USAGE,
+  ).values;
 }
 
 function formatReport(dbPath: string, result: AuditVerification): string {
@@ -237,8 +236,8 @@ function osUser(io: CliIO): string {
 }
 
 function parseExportArgs(args: string[]) {
-  try {
-    return parseArgs({
+  return parseCommandArgs(
+    {
       args,
       allowPositionals: false,
       strict: true,
@@ -255,10 +254,9 @@ function parseExportArgs(args: string[]) {
         'max-rows': { type: 'string' },
         quiet: { type: 'boolean', default: false },
       },
-    }).values;
-  } catch (e: unknown) {
-    throw usage(e instanceof Error ? e.message : String(e));
-  }
+    },
+    USAGE,
+  ).values;
 }
 
 /** Progress on stderr: a line per tenth of the log scanned, for logs of 10,000 entries or more. */
@@ -332,8 +330,8 @@ async function exportCommand(args: string[], io: CliIO): Promise<number> {
 }
 
 function parseVerifyExportArgs(args: string[]) {
-  try {
-    return parseArgs({
+  return parseCommandArgs(
+    {
       args,
       allowPositionals: true,
       strict: true,
@@ -345,10 +343,9 @@ function parseVerifyExportArgs(args: string[]) {
         'previous-checkpoint': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
-    });
-  } catch (e: unknown) {
-    throw usage(e instanceof Error ? e.message : String(e));
-  }
+    },
+    USAGE,
+  );
 }
 
 function formatExportReport(file: string, result: ExportVerification): string {
@@ -437,8 +434,8 @@ async function verifyExportCommand(args: string[], io: CliIO): Promise<number> {
 }
 
 function parseRotateArgs(args: string[]) {
-  try {
-    return parseArgs({
+  return parseCommandArgs(
+    {
       args,
       allowPositionals: false,
       strict: true,
@@ -448,10 +445,9 @@ function parseRotateArgs(args: string[]) {
         actor: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
-    }).values;
-  } catch (e: unknown) {
-    throw usage(e instanceof Error ? e.message : String(e));
-  }
+    },
+    USAGE,
+  ).values;
 }
 
 function formatRotation(r: KeyRotationResult, publicKeyPath: string): string {

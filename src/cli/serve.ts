@@ -8,9 +8,9 @@
  * (read-only) with data under ./data. Logs (JSON, pino) go to stderr; SIGTERM or SIGINT close
  * the server gracefully: requests in flight are answered, then the stop is recorded.
  */
+import { parseCommandArgs } from './args.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { CountersignError, exitCodeFor, toCountersignError } from '../errors.ts';
 import { createLogger } from '../server/app.ts';
@@ -39,8 +39,8 @@ function usage(message: string): CountersignError {
 }
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
+  return parseCommandArgs(
+    {
       args,
       allowPositionals: false,
       strict: true,
@@ -52,10 +52,9 @@ function parse(args: string[]) {
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-    }).values;
-  } catch (e: unknown) {
-    throw usage(e instanceof Error ? e.message : String(e));
-  }
+    },
+    USAGE,
+  ).values;
 }
 
 export interface ServeSignals {

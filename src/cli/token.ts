@@ -9,9 +9,9 @@
  * revocation are `config-change` entries in the audit trail. Without --config the data directory
  * is ./data, the one `countersign serve` uses with the embedded demo configuration.
  */
+import { parseCommandArgs } from './args.ts';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { generateToken, isRole } from '../auth/index.ts';
 import type { TokenRecord } from '../auth/index.ts';
 import { CountersignError } from '../errors.ts';
@@ -32,8 +32,8 @@ function usage(message: string): CountersignError {
 }
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
+  return parseCommandArgs(
+    {
       args,
       allowPositionals: true,
       strict: true,
@@ -45,10 +45,9 @@ function parse(args: string[]) {
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
-    });
-  } catch (e: unknown) {
-    throw usage(e instanceof Error ? e.message : String(e));
-  }
+    },
+    USAGE,
+  );
 }
 
 /** Who ran the command: the operating system account, as the audit trail's actor. */
