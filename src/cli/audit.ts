@@ -19,12 +19,11 @@
  * over to a new appliance key; see src/audit/key-rotation.ts.
  */
 import { parseCommandArgs } from './args.ts';
-import { dataDirOf } from '../server/data.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { dataDirOf, readSettingsFile } from '../config/load.ts';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
 import { APPLIANCE_PUBLIC_KEY_FILE } from '../audit/appliance-key.ts';
 import {
   DEFAULT_REPORT_LIMITS,
@@ -34,8 +33,6 @@ import {
   verifyExport,
 } from '../audit/export/index.ts';
 import type { ExportFilter, ExportVerification } from '../audit/export/index.ts';
-import { parseSettings } from '../config/settings.ts';
-import type { Settings } from '../config/settings.ts';
 import { readLatestCheckpoint } from '../audit/store.ts';
 import { rotateApplianceKey } from '../audit/key-rotation.ts';
 import type { KeyRotationResult } from '../audit/key-rotation.ts';
@@ -208,23 +205,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
 }
 
-const SETTINGS_FILE = 'countersign.yaml';
-
 /** The appliance settings, for the site name and data directory (defaults when there is no file). */
-function readSettings(configDir: string): Settings {
-  const file = path.join(configDir, SETTINGS_FILE);
-  if (!existsSync(file)) return parseSettings({}, SETTINGS_FILE);
-  let doc: unknown;
-  try {
-    doc = YAML.parse(readFileSync(file, 'utf8'));
-  } catch (e: unknown) {
-    throw new CountersignError(
-      'CONFIG_INVALID',
-      `${SETTINGS_FILE}: ${e instanceof Error ? e.message : String(e)}`,
-    );
-  }
-  return parseSettings(doc, SETTINGS_FILE);
-}
 
 /** The operating system user, the printed name of an export when --actor is not given. */
 function osUser(io: CliIO): string {
@@ -283,7 +264,7 @@ async function exportCommand(args: string[], io: CliIO): Promise<number> {
     maxRows = Number(values['max-rows']);
   }
   const configDir = path.resolve(io.cwd, values.config);
-  const settings = readSettings(configDir);
+  const { settings } = readSettingsFile(configDir);
   const dataDir = path.resolve(configDir, settings.dataDir);
   const stamp = new Date()
     .toISOString()
@@ -389,10 +370,7 @@ async function verifyExportCommand(args: string[], io: CliIO): Promise<number> {
     keyFile = at(values.key);
   } else if (values.config !== undefined) {
     const configDir = at(values.config);
-    keyFile = path.join(
-      path.resolve(configDir, readSettings(configDir).dataDir),
-      EXPORT_SIGNING_PUBLIC_KEY_FILE,
-    );
+    keyFile = path.join(dataDirOf(configDir), EXPORT_SIGNING_PUBLIC_KEY_FILE);
   } else {
     throw usage(
       `audit verify-export needs --key PUB (the appliance's ${EXPORT_SIGNING_PUBLIC_KEY_FILE}) or --config DIR`,

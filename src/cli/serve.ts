@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { LevelWithSilent } from 'pino';
 import { CountersignError, exitCodeFor, toCountersignError } from '../errors.ts';
 import { createLogger } from '../server/app.ts';
-import { dataDirOf } from '../server/data.ts';
+import { dataDirOf } from '../config/load.ts';
 import { startServer } from '../server/server.ts';
 import type { CliIO } from './io.ts';
 import { processIO } from './io.ts';

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { generateToken, isRole } from '../auth/index.ts';
 import type { TokenRecord } from '../auth/index.ts';
 import { CountersignError } from '../errors.ts';
-import { dataDirOf, openApplianceData } from '../server/data.ts';
+import { dataDirOf } from '../config/load.ts';
+import { openApplianceData } from '../server/data.ts';
 import type { CliIO } from './io.ts';
 
 const USAGE = `usage:

@@ -148,6 +148,28 @@ function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pa
   return out;
 }
 
+/**
+ * countersign.yaml of a configuration directory, validated (defaults when absent), with its bytes.
+ * Reads only this file, so commands that need the data directory work while a policy is broken.
+ */
+export function readSettingsFile(dir: string): { settings: Settings; bytes?: Buffer } {
+  const settingsPath = join(dir, SETTINGS_FILE);
+  if (!existsSync(settingsPath)) return { settings: parseSettings(undefined, SETTINGS_FILE) };
+  const bytes = readSmall(settingsPath, SETTINGS_FILE);
+  let doc: unknown;
+  try {
+    doc = YAML.parse(bytes.toString('utf8'));
+  } catch (e: unknown) {
+    throw new CountersignError('CONFIG_INVALID', `${SETTINGS_FILE}: not YAML (${(e as Error).message})`);
+  }
+  return { settings: parseSettings(doc, SETTINGS_FILE), bytes };
+}
+
+/** The data directory of a configuration directory: countersign.yaml's `dataDir` (default `data`), relative to it. */
+export function dataDirOf(configDir: string): string {
+  return resolve(configDir, readSettingsFile(configDir).settings.dataDir);
+}
+
 /** Loads and validates a whole configuration directory. Any problem is a CONFIG/POLICY/KEY error. */
 export function loadConfiguration(dirArg: string): Configuration {
   const dir = resolve(dirArg);
@@ -155,19 +177,9 @@ export function loadConfiguration(dirArg: string): Configuration {
     throw new CountersignError('CONFIG_INVALID', `configuration directory ${dirArg} does not exist`);
   }
   const files: LoadedFile[] = [];
-  const settingsPath = join(dir, SETTINGS_FILE);
-  let settings = parseSettings(undefined, SETTINGS_FILE);
-  if (existsSync(settingsPath)) {
-    const bytes = readSmall(settingsPath, SETTINGS_FILE);
-    let doc: unknown;
-    try {
-      doc = YAML.parse(bytes.toString('utf8'));
-    } catch (e: unknown) {
-      throw new CountersignError('CONFIG_INVALID', `${SETTINGS_FILE}: not YAML (${(e as Error).message})`);
-    }
-    settings = parseSettings(doc, SETTINGS_FILE);
-    files.push({ path: SETTINGS_FILE, contentHash: contentHash(bytes) });
-  }
+  const read = readSettingsFile(dir);
+  const settings = read.settings;
+  if (read.bytes !== undefined) files.push({ path: SETTINGS_FILE, contentHash: contentHash(read.bytes) });
   const keys = loadKeysDir(join(dir, 'keys'), files);
   const trustDir = join(dir, 'trust-root');
   const trustRoots = existsSync(trustDir) ? loadTrustRootDir(trustDir) : new Map<string, TrustRoot>();

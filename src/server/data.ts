@@ -3,9 +3,8 @@
  * beside the append-only trail) and the appliance key that signs checkpoints. Shared by `serve`
  * and `token`, so both write to the same trail under the same origin.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import {
   applianceNoteSigner,
   applianceOrigin,
@@ -15,27 +14,8 @@ import {
 import type { ApplianceKey, AuditStore } from '../audit/index.ts';
 import { openTokenStore } from '../auth/index.ts';
 import type { TokenStore } from '../auth/index.ts';
-import { SETTINGS_FILE } from '../config/load.ts';
-import { parseSettings } from '../config/settings.ts';
-import { CountersignError } from '../errors.ts';
 
 export const AUDIT_DB_FILE = 'audit.db';
-
-/**
- * The data directory of a configuration directory: `dataDir` of countersign.yaml (default `data`),
- * relative to it. Reads only the settings file, so tokens can be managed while a policy is broken.
- */
-export function dataDirOf(configDir: string): string {
-  const file = path.join(configDir, SETTINGS_FILE);
-  if (!existsSync(file)) return path.resolve(configDir, 'data');
-  let doc: unknown;
-  try {
-    doc = YAML.parse(readFileSync(file, 'utf8'));
-  } catch (e: unknown) {
-    throw new CountersignError('CONFIG_INVALID', `${SETTINGS_FILE}: not YAML`, { cause: e });
-  }
-  return path.resolve(configDir, parseSettings(doc, SETTINGS_FILE).dataDir);
-}
 
 export interface ApplianceData {
   readonly dataDir: string;

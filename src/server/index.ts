@@ -13,7 +13,8 @@ export type {
 } from './appliance.ts';
 export type { Principal } from './auth.ts';
 export { clientCertificateName } from './auth.ts';
-export { AUDIT_DB_FILE, auditOrigin, dataDirOf, openApplianceData } from './data.ts';
+export { AUDIT_DB_FILE, auditOrigin, openApplianceData } from './data.ts';
+export { dataDirOf } from '../config/load.ts';
 export type { ApplianceData } from './data.ts';
 export { createMetrics } from './metrics.ts';
 export type { DecisionOutcome, Metrics } from './metrics.ts';
