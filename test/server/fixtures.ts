@@ -48,14 +48,31 @@ export function simpleSigningPayload(digest: string, reference = 'registry.examp
   });
 }
 
-/**
- * Writes an OCI layout with one image tagged `latest` and, unless `signer` is null, its cosign
- * signature tagged `sha256-<hex>.sig`, signed over `signedDigest` (default: the image's own).
- * Returns the image digest.
- */
+/** Annotations of one cosign signature layer over `payload`. */
+export type Sign = (payload: Uint8Array) => Record<string, string>;
+
+/** `cosign sign --key`: the base64 signature annotation. */
+export const byKey =
+  (key: TestKeyPair): Sign =>
+  (payload) => ({ [SIG_ANNOTATION]: sign('sha256', payload, key.privateKey).toString('base64') });
+
+/** A layout signed by `signer` (or unsigned when null); see writeLayout. */
 export function writeSignedLayout(
   dir: string,
   signer: TestKeyPair | null,
+  options: { signedDigest?: string } = {},
+): string {
+  return writeLayout(dir, signer === null ? [] : [byKey(signer)], options);
+}
+
+/**
+ * An OCI layout: one image tagged `latest` and, when there are signers, its cosign signature
+ * manifest tagged `sha256-<hex>.sig` with one layer per signer, each over the payload naming
+ * `signedDigest` (default: the image's own digest). Returns the image digest.
+ */
+export function writeLayout(
+  dir: string,
+  signers: readonly Sign[],
   options: { signedDigest?: string } = {},
 ): string {
   const blobs = new Map<string, Uint8Array>();
@@ -75,7 +92,7 @@ export function writeSignedLayout(
     ],
   });
   const digest = put(manifest);
-  const entries = [
+  const entries: Record<string, unknown>[] = [
     {
       mediaType: OCI_MANIFEST,
       digest,
@@ -83,21 +100,18 @@ export function writeSignedLayout(
       annotations: { 'org.opencontainers.image.ref.name': 'latest' },
     },
   ];
-  if (signer !== null) {
+  if (signers.length > 0) {
     const payload = simpleSigningPayload(options.signedDigest ?? digest);
-    const signature = sign('sha256', payload, signer.privateKey).toString('base64');
     const sigManifest = enc({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: { mediaType: OCI_CONFIG, digest: put(config), size: config.length },
-      layers: [
-        {
-          mediaType: SIMPLE_SIGNING,
-          digest: put(payload),
-          size: payload.length,
-          annotations: { [SIG_ANNOTATION]: signature },
-        },
-      ],
+      layers: signers.map((s) => ({
+        mediaType: SIMPLE_SIGNING,
+        digest: put(payload),
+        size: payload.length,
+        annotations: s(payload),
+      })),
     });
     entries.push({
       mediaType: OCI_MANIFEST,
